@@ -1,0 +1,109 @@
+"""Training data as checkpointable grain iterators: IDX images and 2-D Gaussian mixtures.
+
+Every data set runs through the same grain pipeline (shard per host, batch, group the
+`n_critic` batches of one generator step), so its iterator state checkpoints the same way.
+"""
+import functools
+import sys
+from typing import NamedTuple
+
+import grain
+import ml_collections
+import numpy as np
+
+from gan_jax import idx_dataset
+from gan_jax.errors import UserError
+
+
+class DatasetInfo(NamedTuple):
+  """What the rest of the code needs to know about a data set."""
+  shape: tuple[int, ...]  # of one example
+  kind: str  # 'image': uint8 pixels scaled to [-1, 1]; 'points': 2-D points as they are
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    'fashion_mnist': DatasetInfo(shape=(28, 28, 1), kind='image'),
+    'mnist': DatasetInfo(shape=(28, 28, 1), kind='image'),
+    'ring8': DatasetInfo(shape=(2,), kind='points'),
+    'grid25': DatasetInfo(shape=(2,), kind='points'),
+}
+
+
+def _info(name: str) -> DatasetInfo:
+  if name not in DATASETS:
+    raise UserError(f'Unknown dataset {name!r}; valid names: {", ".join(sorted(DATASETS))}.')
+  return DATASETS[name]
+
+
+def toy_modes(name: str) -> tuple[np.ndarray, float]:
+  """Returns the mode centers [K, 2] and the per-coordinate std of toy data set `name`.
+
+  These are the benchmarks of Unrolled GAN, VEEGAN and PacGAN: 'ring8' has 8 modes on a
+  circle of radius 2 with std 0.02, 'grid25' 25 modes on {-4, -2, 0, 2, 4}^2 with std 0.05.
+  """
+  if _info(name).kind != 'points':
+    raise UserError(f'{name!r} is not a toy data set; toy ones: '
+                    f'{", ".join(n for n, i in DATASETS.items() if i.kind == "points")}.')
+  if name == 'ring8':
+    angles = 2 * np.pi * np.arange(8) / 8
+    return 2 * np.stack([np.cos(angles), np.sin(angles)], axis=1), 0.02
+  axis = np.arange(-4, 5, 2, dtype=np.float64)
+  return np.stack(np.meshgrid(axis, axis, indexing='ij'), axis=-1).reshape(-1, 2), 0.05
+
+
+def _toy_batch(index: int, *, centers: np.ndarray, std: float, seed: int,
+               batch_size: int) -> np.ndarray:
+  """Draws toy batch number `index` of the whole stream; equal arguments, equal batch."""
+  # One generator per batch, not per point: seeding costs as much as drawing a whole batch.
+  rng = np.random.default_rng([seed, index])
+  modes = rng.integers(len(centers), size=batch_size)
+  points = centers[modes] + std * rng.standard_normal((batch_size, 2))
+  return points.astype(np.float32)
+
+
+def _image(example: dict[str, np.ndarray]) -> np.ndarray:
+  return example['image']
+
+
+def _scale(images: np.ndarray) -> np.ndarray:
+  """Maps uint8 pixels to float32 in [-1, 1]."""
+  return images.astype(np.float32) / np.float32(127.5) - np.float32(1)
+
+
+def create_dataset(config: ml_collections.ConfigDict, process_index: int = 0,
+                   process_count: int = 1) -> grain.IterDataset:
+  """Returns this host's endless stream of training data for one generator step each.
+
+  Args:
+    config: reads dataset, data.*, batch_size (global), n_critic and seed.
+    process_index: this host's index, `jax.process_index()`.
+    process_count: the number of hosts, `jax.process_count()`.
+  Returns:
+    A dataset of float32 arrays [n_critic, batch_size // process_count, *shape]; its
+    iterator's state goes into checkpoints with `grain.checkpoint.CheckpointSave`.
+  """
+  info = _info(config.dataset)
+  if config.batch_size % process_count:
+    raise UserError(f'config.batch_size={config.batch_size} does not divide over '
+                    f'{process_count} hosts; use a multiple of {process_count}.')
+  host_batch_size = config.batch_size // process_count
+  # Every batch() drops remainders although the streams are endless: grain computes a
+  # batched length in floating point otherwise, which overflows for sys.maxsize.
+  if info.kind == 'image':
+    source = idx_dataset.load_source(config.dataset, 'train', manual_dir=config.data.manual_dir,
+                                     data_dir=config.data.data_dir)
+    ds = (grain.MapDataset.source(source)[process_index::process_count]
+          .shuffle(seed=config.seed)
+          .repeat()  # reshuffled every epoch
+          .map(_image)
+          .batch(host_batch_size, drop_remainder=True)
+          .map(_scale))  # once per batch rather than per image
+  else:
+    # An endless stream of batch indices; host i draws batches i, i + n, i + 2n, ...
+    centers, std = toy_modes(config.dataset)
+    ds = (grain.MapDataset.range(sys.maxsize)[process_index::process_count]
+          .map(functools.partial(_toy_batch, centers=centers, std=std, seed=config.seed,
+                                 batch_size=host_batch_size)))
+  ds = ds.batch(config.n_critic, drop_remainder=True)
+  return ds.to_iter_dataset(grain.ReadOptions(num_threads=config.data.num_threads,
+                                              prefetch_buffer_size=config.data.prefetch))

@@ -1,0 +1,106 @@
+"""GAN losses as pure functions of the discriminator's logits.
+
+Each loss maps (real_logits, fake_logits) to (d_loss, g_loss). The discriminator's
+output is a logit; D(x) = sigmoid(logit) for the sigmoid losses, and all log
+terms go through `softplus` for numerical stability:
+log D(x) = -softplus(-logit), log(1 - D(x)) = -softplus(logit).
+"""
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gan_jax.errors import UserError
+
+
+class GANLoss(NamedTuple):
+  """A loss as its two halves: the generator's half needs only fake logits."""
+  discriminator: Callable[[jax.Array, jax.Array], jax.Array]  # (real, fake) -> d_loss
+  generator: Callable[[jax.Array], jax.Array]  # fake -> g_loss
+
+  def __call__(self, real_logits: jax.Array, fake_logits: jax.Array):
+    """Returns (d_loss, g_loss)."""
+    return self.discriminator(real_logits, fake_logits), self.generator(fake_logits)
+
+
+def _sigmoid_cross_entropy_d(real_logits, fake_logits):
+  # -V(D, G) = -E log D(x) - E log(1 - D(G(z))), minimised by D.
+  return jnp.mean(jax.nn.softplus(-real_logits)) + jnp.mean(jax.nn.softplus(fake_logits))
+
+
+minimax = GANLoss(
+    discriminator=_sigmoid_cross_entropy_d,
+    # G minimises E log(1 - D(G(z))) (Goodfellow et al., 2014). Saturates: the gradient
+    # vanishes where D confidently rejects the samples, i.e. early in training.
+    generator=lambda fake: -jnp.mean(jax.nn.softplus(fake)),
+)
+
+non_saturating = GANLoss(
+    discriminator=_sigmoid_cross_entropy_d,
+    # G maximises E log D(G(z)): the same fixed point, strong gradients where D wins.
+    generator=lambda fake: jnp.mean(jax.nn.softplus(-fake)),
+)
+
+wasserstein = GANLoss(
+    # The critic maximises E f(x) - E f(G(z)); keep it Lipschitz with `gradient_penalty`
+    # (Gulrajani et al., 2017) or spectral norm.
+    discriminator=lambda real, fake: jnp.mean(fake) - jnp.mean(real),
+    generator=lambda fake: -jnp.mean(fake),
+)
+
+hinge = GANLoss(
+    # Lim & Ye (2017); Miyato et al. (2018) use it with spectral norm.
+    discriminator=lambda real, fake: (jnp.mean(jax.nn.relu(1.0 - real))
+                                      + jnp.mean(jax.nn.relu(1.0 + fake))),
+    generator=lambda fake: -jnp.mean(fake),
+)
+
+least_squares = GANLoss(
+    # Mao et al. (2017), targets a=0 (fake), b=1 (real), c=1 (what G wants).
+    discriminator=lambda real, fake: 0.5 * (jnp.mean((real - 1.0) ** 2) + jnp.mean(fake ** 2)),
+    generator=lambda fake: 0.5 * jnp.mean((fake - 1.0) ** 2),
+)
+
+LOSSES = {
+    'minimax': minimax,
+    'non_saturating': non_saturating,
+    'wasserstein': wasserstein,
+    'hinge': hinge,
+    'least_squares': least_squares,
+}
+# Losses whose logits are meant as D(x) = sigmoid(logit): probabilities and V(D, G) are reported.
+SIGMOID_LOSSES = ('minimax', 'non_saturating')
+
+
+def get(name: str) -> GANLoss:
+  """Returns the loss called `name`; raises UserError listing the valid names."""
+  if name not in LOSSES:
+    raise UserError(f'Unknown loss {name!r}; valid losses: {", ".join(LOSSES)}.')
+  return LOSSES[name]
+
+
+def value_function(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
+  """V(D, G) = E log D(x) + E log(1 - D(G(z))); -log 4 at the equilibrium D = 1/2."""
+  return -_sigmoid_cross_entropy_d(real_logits, fake_logits)
+
+
+def gradient_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array,
+                     fake: jax.Array, alpha: jax.Array) -> jax.Array:
+  """WGAN-GP penalty E (||grad_x f(x_hat)|| - 1)^2 on interpolates of real and fake.
+
+  Args:
+    critic: maps a batch [B, ...] to logits [B]; each logit depends on its own example
+      only (no batch norm), so the gradient of their sum gives per-example gradients.
+    real: a batch of real data [B, ...].
+    fake: a batch of generated data, same shape.
+    alpha: interpolation weights [B] in [0, 1].
+  Returns:
+    The penalty, a scalar (multiply by lambda in the loss).
+
+  Gulrajani et al., 2017, "Improved Training of Wasserstein GANs".
+  """
+  alpha = alpha.reshape((-1,) + (1,) * (real.ndim - 1))
+  interpolates = alpha * real + (1.0 - alpha) * fake
+  grads = jax.grad(lambda x: jnp.sum(critic(x)))(interpolates)
+  norms = jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1) + 1e-12)
+  return jnp.mean((norms - 1.0) ** 2)

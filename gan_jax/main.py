@@ -1,0 +1,43 @@
+r"""Trains a GAN: `python -m gan_jax.main --config experiments/ns_gan.py --workdir runs/ns`.
+
+Everything else lives in modules that tests and notebooks import; this file only
+parses flags and calls `train.train_and_evaluate`. Rerunning the same command
+resumes from the workdir's latest checkpoint.
+"""
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+
+from gan_jax import train
+from gan_jax.errors import UserError
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('workdir', None, 'Run directory: checkpoints, metrics, samples.')
+flags.DEFINE_bool('distributed', False,
+                  'Call jax.distributed.initialize() first (multi-host: Cloud TPU pods, SLURM, '
+                  'or the JAX_COORDINATOR_ADDRESS/JAX_NUM_PROCESSES/JAX_PROCESS_ID variables).')
+config_flags.DEFINE_config_file('config', None, 'An experiments/*.py file, e.g. '
+                                'experiments/ns_gan.py or experiments/ns_gan.py:cpu.',
+                                lock_config=True)
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if FLAGS.distributed:
+    jax.distributed.initialize()
+  logging.info('Process %d/%d on %s', jax.process_index(), jax.process_count(), jax.devices())
+  try:
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except UserError as e:
+    logging.error('%s', e)
+    sys.exit(f'Error: {e}')
+
+
+if __name__ == '__main__':
+  app.run(main)

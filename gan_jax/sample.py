@@ -1,0 +1,59 @@
+r"""Writes samples of a trained GAN to a .npy file.
+
+python -m gan_jax.sample --workdir runs/ns --num_samples 10000 --output samples.npy
+
+Images come out NHWC float32 in [0, 1]; 2-D toy data as [N, 2] points in data
+coordinates. The latents come from `--seed`, so the same seed gives the same samples.
+"""
+import os
+import sys
+
+from absl import app
+from absl import flags
+import jax
+import numpy as np
+
+from gan_jax import checkpoints, models
+from gan_jax.errors import UserError
+from gan_jax.state import generate
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('workdir', None, 'A gan_jax training workdir.')
+flags.DEFINE_integer('num_samples', 10_000, 'How many samples to write.')
+flags.DEFINE_string('output', None, 'The .npy file to write.')
+flags.DEFINE_integer('seed', 0, 'Seed of the latents.')
+flags.DEFINE_integer('step', None, 'Checkpoint step to load; default: the latest.')
+flags.DEFINE_integer('batch_size', 500, 'Samples generated per call.')
+flags.mark_flags_as_required(['workdir', 'output'])
+
+
+def sample(loaded: checkpoints.Loaded, num_samples: int, seed: int,
+           batch_size: int = 500) -> np.ndarray:
+  """Draws `num_samples` examples from a loaded GAN: images in [0, 1], points as they are."""
+  config = loaded.config
+  latents = models.sample_latents(jax.random.PRNGKey(seed), (num_samples, config.model.latent_dim),
+                                  config.model.latent_prior)
+  generate_batch = jax.jit(lambda z: generate(loaded.generator, loaded.state, z))
+  samples = np.concatenate([np.asarray(generate_batch(latents[i:i + batch_size]))
+                            for i in range(0, num_samples, batch_size)]).astype(np.float32)
+  if samples.ndim == 4:  # tanh images in [-1, 1]
+    samples = np.clip((samples + 1.0) / 2.0, 0.0, 1.0)
+  return samples
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  try:
+    loaded = checkpoints.load(FLAGS.workdir, FLAGS.step)
+  except UserError as e:
+    sys.exit(f'Error: {e}')
+  samples = sample(loaded, FLAGS.num_samples, FLAGS.seed, FLAGS.batch_size)
+  os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
+  np.save(FLAGS.output, samples)
+  print(f'Wrote {samples.shape} {samples.dtype} samples from step {int(loaded.state.step)} '
+        f'to {FLAGS.output}')
+
+
+if __name__ == '__main__':
+  app.run(main)

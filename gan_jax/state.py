@@ -1,0 +1,58 @@
+"""The training state: one pytree of arrays, and the functions that make and use it.
+
+Modules and optimizers stay outside the state (they are code, not data): the step
+factory and the loaders close over them. Everything in `GANState` is an array, so
+checkpointing it is one orbax call and its abstract shape (`jax.eval_shape`) is the
+restore target.
+"""
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from gan_jax import models
+
+PyTree = Any
+
+
+@flax.struct.dataclass
+class GANState:
+  step: jax.Array  # generator updates done
+  key: jax.Array  # raw uint32 PRNG key; folded with the step, never split, so devices agree
+  g_params: PyTree
+  d_params: PyTree
+  g_opt_state: PyTree
+  d_opt_state: PyTree
+  g_batch_stats: PyTree  # the generator's batch norm running averages
+  d_batch_stats: PyTree  # the discriminator's spectral norm power-iteration vectors
+
+
+def create_optimizers(
+    config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation, ...]:
+  """Adam for each network, with its own learning rate (TTUR: Heusel et al., 2017)."""
+  return tuple(optax.adam(opt.learning_rate, b1=opt.b1, b2=opt.b2)
+               for opt in (config.g_optimizer, config.d_optimizer))
+
+
+def create_state(config: ml_collections.ConfigDict, generator: nn.Module,
+                 discriminator: nn.Module, g_tx: optax.GradientTransformation,
+                 d_tx: optax.GradientTransformation, data_shape: tuple[int, ...]) -> GANState:
+  """Initialises both networks and their optimizers from config.seed."""
+  g_key, d_key, train_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)
+  g_vars = generator.init(g_key, jnp.zeros((1, config.model.latent_dim)), train=False)
+  d_vars = discriminator.init(d_key, jnp.zeros((1,) + tuple(data_shape)), train=False)
+  return GANState(
+      step=jnp.zeros((), jnp.int32), key=train_key,
+      g_params=g_vars['params'], d_params=d_vars['params'],
+      g_opt_state=g_tx.init(g_vars['params']), d_opt_state=d_tx.init(d_vars['params']),
+      g_batch_stats=g_vars.get('batch_stats', {}), d_batch_stats=d_vars.get('batch_stats', {}))
+
+
+def generate(generator: nn.Module, state: GANState, z: jax.Array) -> jax.Array:
+  """Samples G(z) as at test time: batch norm uses its running averages."""
+  return generator.apply({'params': state.g_params, 'batch_stats': state.g_batch_stats}, z,
+                         train=False)

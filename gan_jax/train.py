@@ -1,0 +1,223 @@
+"""The data-parallel training step and the training loop.
+
+`make_train_step` writes one step per device, pmap style, and wraps it with
+`jax.shard_map` over a one-axis `Mesh` named 'data': the state is replicated, the
+real batches are split on their batch axis, gradients and metrics are averaged
+with `lax.pmean`. The same code runs on one CPU, eight GPUs or a TPU pod.
+"""
+import math
+import time
+
+from absl import logging
+import flax.linen as nn
+import jax
+from jax import lax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from gan_jax import checkpoints, configs, input_pipeline, losses, models, writers
+from gan_jax.errors import UserError
+from gan_jax.state import GANState, create_optimizers, create_state, generate
+
+AXIS = 'data'
+
+
+def _device_slice(global_batch: jax.Array, per_device: int) -> jax.Array:
+  """This device's rows of a batch drawn identically on every device."""
+  return lax.dynamic_slice_in_dim(global_batch, lax.axis_index(AXIS) * per_device, per_device)
+
+
+def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn.Module,
+                    discriminator: nn.Module, g_tx: optax.GradientTransformation,
+                    d_tx: optax.GradientTransformation):
+  """Returns the jitted `train_step(state, real) -> (state, metrics)`.
+
+  `real` holds config.n_critic global batches stacked on a leading axis,
+  [n_critic, batch_size, ...], sharded over the mesh on the batch axis. The step
+  makes n_critic discriminator updates (a fresh real batch and fresh latents each,
+  the generator fixed), then one generator update (the discriminator fixed).
+  Latents are drawn for the global batch and sliced per device, so a run trains the
+  same model on 1 or N devices (up to per-device batch-norm statistics).
+  """
+  loss = losses.get(config.loss)
+  per_device = config.batch_size // mesh.size
+  latent_shape = (config.batch_size, config.model.latent_dim)
+  penalty_weight = config.gradient_penalty
+  sigmoid_loss = config.loss in losses.SIGMOID_LOSSES
+
+  def latents(key):
+    return _device_slice(models.sample_latents(key, latent_shape, config.model.latent_prior),
+                         per_device)
+
+  def run_generator(g_params, g_batch_stats, z):
+    fake, updates = generator.apply({'params': g_params, 'batch_stats': g_batch_stats}, z,
+                                    train=True, mutable=['batch_stats'])
+    return fake, updates.get('batch_stats', {})
+
+  def logit_metrics(real_logits, fake_logits):
+    metrics = {'d_real_logit': jnp.mean(real_logits), 'd_fake_logit': jnp.mean(fake_logits)}
+    if config.loss != 'wasserstein':  # a critic's sign means nothing
+      metrics['d_accuracy'] = 0.5 * (jnp.mean(real_logits > 0) + jnp.mean(fake_logits < 0))
+    else:
+      metrics['wasserstein_estimate'] = jnp.mean(real_logits) - jnp.mean(fake_logits)
+    if sigmoid_loss:
+      metrics['d_real'] = jnp.mean(jax.nn.sigmoid(real_logits))
+      metrics['d_fake'] = jnp.mean(jax.nn.sigmoid(fake_logits))
+      metrics['value_function'] = losses.value_function(real_logits, fake_logits)
+    return metrics
+
+  def discriminator_update(state, carry, real, key):
+    d_params, d_opt_state, d_batch_stats = carry
+    z_key, alpha_key = jax.random.split(key)
+    fake, _ = run_generator(state.g_params, state.g_batch_stats, latents(z_key))
+    fake = lax.stop_gradient(fake)
+
+    def loss_fn(d_params):
+      # One pass over real and fake together: one update of the spectral-norm vectors.
+      logits, updates = discriminator.apply(
+          {'params': d_params, 'batch_stats': d_batch_stats}, jnp.concatenate([real, fake]),
+          train=True, mutable=['batch_stats'])
+      new_batch_stats = updates.get('batch_stats', {})
+      real_logits, fake_logits = jnp.split(logits, 2)
+      d_loss = loss.discriminator(real_logits, fake_logits)
+      metrics = {'d_loss': d_loss, **logit_metrics(real_logits, fake_logits)}
+      if penalty_weight:
+        critic = lambda x: discriminator.apply(
+            {'params': d_params, 'batch_stats': new_batch_stats}, x, train=False)
+        alpha = _device_slice(jax.random.uniform(alpha_key, (config.batch_size,)), per_device)
+        penalty = losses.gradient_penalty(critic, real, fake, alpha)
+        metrics['gradient_penalty'] = penalty
+        d_loss = d_loss + penalty_weight * penalty
+      return d_loss, (metrics, new_batch_stats)
+
+    grads, (metrics, d_batch_stats) = jax.grad(loss_fn, has_aux=True)(d_params)
+    grads = lax.pmean(grads, AXIS)
+    updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
+    metrics['d_grad_norm'] = optax.global_norm(grads)
+    d_params = optax.apply_updates(d_params, updates)
+    return (d_params, d_opt_state, lax.pmean(d_batch_stats, AXIS)), metrics
+
+  def generator_update(state, d_params, d_batch_stats, key):
+    z = latents(key)
+
+    def loss_fn(g_params):
+      fake, g_batch_stats = run_generator(g_params, state.g_batch_stats, z)
+      fake_logits = discriminator.apply({'params': d_params, 'batch_stats': d_batch_stats},
+                                        fake, train=False)
+      return loss.generator(fake_logits), g_batch_stats
+
+    (g_loss, g_batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+    grads = lax.pmean(grads, AXIS)
+    updates, g_opt_state = g_tx.update(grads, state.g_opt_state, state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+    metrics = {'g_loss': g_loss, 'g_grad_norm': optax.global_norm(grads)}
+    return g_params, g_opt_state, lax.pmean(g_batch_stats, AXIS), metrics
+
+  def step(state: GANState, real: jax.Array):
+    keys = jax.random.split(jax.random.fold_in(state.key, state.step), config.n_critic + 1)
+    # A Python loop, unrolled at trace time: inside an XLA while loop (lax.scan) XLA:CPU runs
+    # the convolutions over 10x slower. n_critic is small, so compile time stays moderate.
+    carry, d_metrics = (state.d_params, state.d_opt_state, state.d_batch_stats), []
+    for i in range(config.n_critic):
+      carry, metrics = discriminator_update(state, carry, real[i], keys[i])
+      d_metrics.append(metrics)
+    d_params, d_opt_state, d_batch_stats = carry
+    g_params, g_opt_state, g_batch_stats, g_metrics = generator_update(
+        state, d_params, d_batch_stats, keys[-1])
+    new_state = state.replace(
+        step=state.step + 1, g_params=g_params, d_params=d_params, g_opt_state=g_opt_state,
+        d_opt_state=d_opt_state, g_batch_stats=g_batch_stats, d_batch_stats=d_batch_stats)
+    metrics = {**jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *d_metrics), **g_metrics}
+    return new_state, lax.pmean(metrics, AXIS)
+
+  sharded = jax.shard_map(step, mesh=mesh, in_specs=(P(), P(None, AXIS)), out_specs=(P(), P()))
+  return jax.jit(sharded, donate_argnums=0)
+
+
+def save_samples(path: str, samples: np.ndarray, dataset: str) -> np.ndarray:
+  """Saves a PNG of generated examples: a grid of images, or a scatter plot of 2-D points."""
+  if samples.ndim == 4:
+    image = writers.image_grid(samples)
+  else:
+    centers, _ = input_pipeline.toy_modes(dataset)
+    image = writers.scatter_plot(samples, extent=1.5 * np.abs(centers).max(), centers=centers)
+  writers.save_png(path, image)
+  return image
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANState:
+  """Trains a GAN in `workdir`, resuming from its latest checkpoint if it has one.
+
+  Returns:
+    The final state.
+  """
+  mesh = Mesh(jax.devices(), (AXIS,))
+  configs.validate(config, mesh.size)
+  data_shape = input_pipeline.DATASETS[config.dataset].shape
+  generator, discriminator = models.build(config, data_shape)
+  g_tx, d_tx = create_optimizers(config)
+  is_chief = jax.process_index() == 0
+
+  manager = checkpoints.create_manager(workdir, config.keep_checkpoints)
+  data_iterator = iter(input_pipeline.create_dataset(config, jax.process_index(),
+                                                     jax.process_count()))
+  # Resume is the default: a workdir with a checkpoint continues where it stopped.
+  if manager.latest_step() is not None:
+    saved = checkpoints.read_config(workdir)
+    if saved is not None:
+      checkpoints.check_resumable(saved, config, workdir)
+    state = checkpoints.restore(
+        manager, checkpoints.abstract_state(config, generator, discriminator, data_shape, mesh),
+        data_iterator)
+    logging.info('Resumed from %s at step %d.', workdir, state.step)
+  else:
+    state = jax.jit(lambda: create_state(config, generator, discriminator, g_tx, d_tx, data_shape),
+                    out_shardings=NamedSharding(mesh, P()))()
+  if is_chief:
+    checkpoints.write_config(workdir, config)
+
+  train_step = make_train_step(config, mesh, generator, discriminator, g_tx, d_tx)
+  sample = jax.jit(lambda state, z: generate(generator, state, z))
+  grid_latents = models.sample_latents(jax.random.PRNGKey(config.seed + 1),
+                                       (config.num_grid_samples, config.model.latent_dim),
+                                       config.model.latent_prior)
+  data_sharding = NamedSharding(mesh, P(None, AXIS))
+  writer = writers.MetricWriter(workdir, enabled=is_chief)
+  first_step = int(state.step)
+  progress = writers.Progress(config.num_steps, config.batch_size * config.n_critic, first_step)
+  last_logged = first_step
+  if first_step < config.num_steps:
+    logging.info('Compiling the first step...')
+  start = time.monotonic()
+  for step in range(first_step + 1, config.num_steps + 1):
+    real = jax.make_array_from_process_local_data(data_sharding, next(data_iterator))
+    state, metrics = train_step(state, real)
+    if step == first_step + 1:
+      jax.block_until_ready(state)
+      logging.info('First step compiled and ran in %.1fs.', time.monotonic() - start)
+      progress.update(step)
+    if writers.is_time(step, config.log_every, config.num_steps):
+      metrics = jax.device_get(metrics)
+      if not all(np.isfinite(v) for v in metrics.values()):
+        raise UserError(f'Training diverged: a metric became NaN or Inf within steps '
+                        f'({last_logged}, {step}]: {metrics}. The last checkpoint is kept; '
+                        'lower the learning rates or change the loss.')
+      last_logged = step
+      if config.loss in losses.SIGMOID_LOSSES:
+        metrics['value_function_at_equilibrium'] = -math.log(4.0)
+      writer.write_scalars(step, {**metrics, **progress.update(step)})
+    if writers.is_time(step, config.sample_every, config.num_steps) and is_chief:
+      with progress.paused('sample'):
+        samples = np.asarray(jax.device_get(sample(state, grid_latents)))
+        image = save_samples(f'{workdir}/samples/step_{step:06d}.png', samples, config.dataset)
+        writer.write_images(step, {'samples': image})
+    if writers.is_time(step, config.checkpoint_every, config.num_steps):
+      with progress.paused('checkpoint'):
+        checkpoints.save(manager, state, data_iterator)
+  manager.wait_until_finished()
+  manager.close()
+  writer.close()
+  return state

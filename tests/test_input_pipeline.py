@@ -1,0 +1,216 @@
+"""Tests of the IDX tfds builder and the grain input pipeline; never touches the network."""
+import gzip
+import os
+import sys
+
+import grain
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+import tensorflow_datasets as tfds
+
+from gan_jax import configs, idx_dataset, input_pipeline
+from gan_jax.errors import UserError
+
+_NUM_TRAIN, _NUM_TEST = 20, 6
+_FASHION_DIR = '/usr/share/datasets/fashion-mnist'
+
+
+def _write_idx(path, data, magic=None, gz=True):
+  magic = magic or (2051 if data.ndim == 3 else 2049)
+  raw = (magic.to_bytes(4, 'big') + np.array(data.shape, '>u4').tobytes()
+         + data.astype(np.uint8).tobytes())
+  with open(path + '.gz' if gz else path, 'wb') as f:
+    f.write(gzip.compress(raw) if gz else raw)
+
+
+def _write_dataset(folder, gz=True):
+  """Writes tiny IDX files; pixel [0, 0] of image i is i, pixels [0, 1:3] are 0 and 255."""
+  os.makedirs(folder, exist_ok=True)
+  rng = np.random.default_rng(0)
+  data = {}
+  for split, n in (('train', _NUM_TRAIN), ('t10k', _NUM_TEST)):
+    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    images[:, 0, :3] = np.stack([np.arange(n), np.zeros(n), np.full(n, 255)], axis=1)
+    labels = rng.integers(0, 10, n, dtype=np.uint8)
+    _write_idx(os.path.join(folder, f'{split}-images-idx3-ubyte'), images, gz=gz)
+    _write_idx(os.path.join(folder, f'{split}-labels-idx1-ubyte'), labels, gz=gz)
+    data[split] = images, labels
+  return data
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+  """A prepared tiny 'mnist': (manual_dir, data_dir, {split: (images, labels)})."""
+  root = tmp_path_factory.mktemp('tiny')
+  data = _write_dataset(str(root / 'idx'))
+  idx_dataset.load_source('mnist', 'train', str(root / 'idx'), str(root / 'tfds'))
+  return str(root / 'idx'), str(root / 'tfds'), data
+
+
+def _config(dataset, tiny=None, **overrides):
+  config = configs.default()
+  config.dataset = dataset
+  if tiny:
+    config.data.manual_dir, config.data.data_dir, _ = tiny
+  config.batch_size, config.n_critic = 4, 2
+  config.update(overrides)
+  return config
+
+
+def _take(iterator, n):
+  return np.stack([next(iterator) for _ in range(n)])
+
+
+def _ids(images):
+  """Recovers the train index that `_write_dataset` put in pixel [0, 0]."""
+  return np.rint((images[..., 0, 0, 0] + 1) * 127.5).astype(int).ravel()
+
+
+@pytest.mark.parametrize('gz', [True, False])
+def test_builder_reads_files_back_exactly(tmp_path, gz):
+  data = _write_dataset(str(tmp_path / 'idx'), gz=gz)
+  for split, idx_split in (('train', 'train'), ('test', 't10k')):
+    source = idx_dataset.load_source('mnist', split, str(tmp_path / 'idx'), str(tmp_path / 'tfds'))
+    images, labels = data[idx_split]
+    assert len(source) == len(images)
+    for i, example in enumerate(source):
+      np.testing.assert_array_equal(example['image'], images[i][..., None])
+      assert example['image'].dtype == np.uint8
+      assert example['label'] == labels[i]
+  assert 'tensorflow' not in sys.modules
+
+
+def _break(folder, problem):
+  """Damages the tiny data set in `folder`; returns the name of the file to blame."""
+  path = os.path.join(folder, 'train-images-idx3-ubyte.gz')
+  if problem == 'missing':
+    os.remove(path)
+  elif problem == 'magic':
+    _write_idx(path[:-3], np.zeros((_NUM_TRAIN, 28, 28)), magic=2049)
+  elif problem == 'truncated':
+    raw = gzip.decompress(open(path, 'rb').read())
+    open(path, 'wb').write(gzip.compress(raw[:-100]))
+  elif problem == 'truncated_gzip':
+    raw = open(path, 'rb').read()
+    open(path, 'wb').write(raw[:len(raw) // 2])
+  elif problem == 'count':
+    _write_idx(os.path.join(folder, 'train-labels-idx1-ubyte'), np.zeros(_NUM_TRAIN - 1))
+    return 'train-labels-idx1-ubyte.gz'
+  return 'train-images-idx3-ubyte.gz'
+
+
+@pytest.mark.parametrize('problem', ['missing', 'magic', 'truncated', 'truncated_gzip', 'count'])
+def test_bad_files_raise_user_error(tmp_path, problem):
+  _write_dataset(str(tmp_path / 'idx'))
+  blamed = _break(str(tmp_path / 'idx'), problem)
+  with pytest.raises(UserError, match=blamed):
+    idx_dataset.load_source('mnist', 'train', str(tmp_path / 'idx'), str(tmp_path / 'tfds'))
+
+
+def test_no_files_anywhere_says_how_to_get_them(tmp_path, monkeypatch):
+  monkeypatch.setattr(idx_dataset, 'SYSTEM_DIR', str(tmp_path / 'system'))
+
+  def offline(*args, **kwargs):
+    raise OSError('network is unreachable')
+
+  monkeypatch.setattr(tfds.download.DownloadManager, 'download', offline)
+  with pytest.raises(UserError, match='apt-get install dataset-fashion-mnist.*manual_dir'):
+    idx_dataset.load_source('fashion_mnist', 'train', data_dir=str(tmp_path / 'tfds'))
+
+
+def test_image_batches_are_scaled_exactly(tiny):
+  images = next(iter(input_pipeline.create_dataset(_config('mnist', tiny))))
+  assert images.shape == (2, 4, 28, 28, 1) and images.dtype == np.float32
+  assert (images[..., 0, 1, 0] == -1).all() and (images[..., 0, 2, 0] == 1).all()
+  assert images.min() == -1 and images.max() == 1
+  train_images = tiny[2]['train'][0]
+  for image, i in zip(images.reshape(-1, 28, 28, 1), _ids(images)):
+    np.testing.assert_array_equal(image[..., 0], train_images[i] / np.float32(127.5) - 1)
+
+
+@pytest.mark.parametrize('name', ['ring8', 'grid25'])
+def test_toy_data_matches_its_modes(name):
+  centers, std = input_pipeline.toy_modes(name)
+  points = next(iter(input_pipeline.create_dataset(_config(name, batch_size=5000, n_critic=1))))
+  assert points.shape == (1, 5000, 2) and points.dtype == np.float32
+  points = points[0]
+  distances = np.abs(points[:, None] - centers[None]).max(-1)
+  modes = distances.argmin(-1)
+  assert (distances.min(-1) < 5 * std).all()
+  assert len(np.unique(modes)) == len(centers)
+  for k, center in enumerate(centers):
+    mode_points = points[modes == k]
+    assert np.abs(mode_points.mean(0) - center).max() < 5 * std / np.sqrt(len(mode_points))
+    assert mode_points.std(0) == pytest.approx([std, std], rel=0.5)
+
+
+def test_toy_modes():
+  ring, _ = input_pipeline.toy_modes('ring8')
+  np.testing.assert_allclose(np.linalg.norm(ring, axis=1), 2)
+  grid, _ = input_pipeline.toy_modes('grid25')
+  assert {tuple(c) for c in grid} == {(x, y) for x in range(-4, 5, 2) for y in range(-4, 5, 2)}
+
+
+@pytest.mark.parametrize('name', ['mnist', 'ring8'])
+def test_same_seed_same_batches(tiny, name):
+  def first(seed):
+    return _take(iter(input_pipeline.create_dataset(_config(name, tiny, seed=seed))), 3)
+
+  np.testing.assert_array_equal(first(0), first(0))
+  assert not np.array_equal(first(0), first(1))
+
+
+@pytest.mark.parametrize('name', ['mnist', 'ring8'])
+def test_resume_from_state_is_exact(tiny, name):
+  config = _config(name, tiny)
+  iterator = iter(input_pipeline.create_dataset(config))
+  _take(iterator, 3)
+  state = iterator.get_state()
+  expected = _take(iterator, 4)  # 8 images a step: crosses epochs of the 20 images
+  resumed = iter(input_pipeline.create_dataset(config))
+  resumed.set_state(state)
+  np.testing.assert_array_equal(_take(resumed, 4), expected)
+
+
+def test_resume_from_orbax_checkpoint(tiny, tmp_path):
+  config = _config('mnist', tiny)
+  iterator = iter(input_pipeline.create_dataset(config))
+  _take(iterator, 2)
+  with ocp.CheckpointManager(tmp_path / 'ckpt') as manager:
+    manager.save(2, args=ocp.args.Composite(data=grain.checkpoint.CheckpointSave(iterator)))
+    manager.wait_until_finished()
+  expected = _take(iterator, 3)
+  resumed = iter(input_pipeline.create_dataset(config))
+  with ocp.CheckpointManager(tmp_path / 'ckpt') as manager:
+    manager.restore(2, args=ocp.args.Composite(data=grain.checkpoint.CheckpointRestore(resumed)))
+  np.testing.assert_array_equal(_take(resumed, 3), expected)
+
+
+@pytest.mark.parametrize('name', ['mnist', 'ring8'])
+def test_hosts_get_disjoint_shards(tiny, name):
+  config = _config(name, tiny, n_critic=1)
+  # 2 images per host a step: 5 steps read each host's 10 of the 20 images once.
+  host0, host1 = (_take(iter(input_pipeline.create_dataset(config, i, 2)), 5) for i in range(2))
+  assert host0.shape == (5, 1, 2, *input_pipeline.DATASETS[name].shape)
+  if name == 'mnist':
+    ids0, ids1 = _ids(host0), _ids(host1)
+    assert not set(ids0) & set(ids1)
+    assert sorted([*ids0, *ids1]) == list(range(_NUM_TRAIN))
+  else:
+    assert not np.isin(host0, host1).any()
+
+
+def test_config_errors():
+  with pytest.raises(UserError, match='divide over 3 hosts'):
+    input_pipeline.create_dataset(_config('ring8', batch_size=4), 0, 3)
+  with pytest.raises(UserError, match='fashion_mnist, grid25, mnist, ring8'):
+    input_pipeline.create_dataset(_config('cifar10'))
+
+
+@pytest.mark.skipif(not os.path.isdir(_FASHION_DIR), reason='needs dataset-fashion-mnist')
+def test_debian_fashion_mnist(tmp_path):
+  data_dir = str(tmp_path / 'tfds')
+  assert len(idx_dataset.load_source('fashion_mnist', 'train', data_dir=data_dir)) == 60_000
+  assert len(idx_dataset.load_source('fashion_mnist', 'test', data_dir=data_dir)) == 10_000
+  assert 'tensorflow' not in sys.modules

@@ -1,0 +1,95 @@
+"""Tests of gan_jax.layers against a direct loop over the transposed-conv definition."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax import layers
+
+IMPLEMENTATIONS = ('subpixel', 'transpose')
+# (batch, height, width, cin, cout)
+SHAPES = [(1, 1, 1, 1, 1), (2, 3, 5, 3, 4), (3, 4, 4, 5, 2), (1, 6, 2, 2, 7)]
+
+
+def reference_conv_transpose(x, kernel, bias=None):
+  """torch.nn.ConvTranspose2d(k=4, stride=2, padding=1) by definition, NHWC.
+
+  out[:, 2i - 1 + kh, 2j - 1 + kw] += x[:, i, j] @ kernel[kh, kw].
+  """
+  n, h, w, _ = x.shape
+  out = np.zeros((n, 2 * h, 2 * w, kernel.shape[-1]))
+  for i in range(h):
+    for j in range(w):
+      for kh in range(4):
+        for kw in range(4):
+          oh, ow = 2 * i - 1 + kh, 2 * j - 1 + kw
+          if 0 <= oh < 2 * h and 0 <= ow < 2 * w:
+            out[:, oh, ow] += x[:, i, j].astype(np.float64) @ kernel[kh, kw]
+  return out if bias is None else out + bias
+
+
+def _random(shape, seed):
+  return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def _params(cin, cout, use_bias, seed):
+  params = {'kernel': _random((4, 4, cin, cout), seed)}
+  if use_bias:
+    params['bias'] = _random((cout,), seed + 1)
+  return {'params': params}
+
+
+@pytest.mark.parametrize('use_bias', [False, True])
+@pytest.mark.parametrize('shape', SHAPES)
+def test_matches_reference(shape, use_bias):
+  n, h, w, cin, cout = shape
+  x = _random((n, h, w, cin), 0)
+  params = _params(cin, cout, use_bias, 1)
+  expected = reference_conv_transpose(x, *params['params'].values())
+  for implementation in IMPLEMENTATIONS:
+    module = layers.UpConv(cout, use_bias=use_bias, implementation=implementation)
+    np.testing.assert_allclose(module.apply(params, x), expected, rtol=1e-5, atol=1e-5,
+                               err_msg=implementation)
+
+
+@pytest.mark.parametrize('shape', SHAPES[1:])
+def test_gradients_agree(shape):
+  n, h, w, cin, cout = shape
+  x = _random((n, h, w, cin), 0)
+  params = _params(cin, cout, True, 1)
+  cotangent = _random((n, 2 * h, 2 * w, cout), 3)
+
+  def grads(implementation):
+    module = layers.UpConv(cout, implementation=implementation)
+    loss = lambda p, x: jnp.sum(module.apply(p, x) * cotangent)
+    return jax.jit(jax.grad(loss, argnums=(0, 1)))(params, x)
+
+  subpixel, transpose = grads('subpixel'), grads('transpose')
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4),
+               subpixel, transpose)
+
+
+@pytest.mark.parametrize('use_bias', [False, True])
+@pytest.mark.parametrize('implementation', IMPLEMENTATIONS)
+def test_shapes_and_parameter_count(implementation, use_bias):
+  cin, cout = 6, 5
+  x = jnp.zeros((2, 7, 3, cin))
+  module = layers.UpConv(cout, use_bias=use_bias, implementation=implementation)
+  variables = module.init(jax.random.key(0), x)
+  assert module.apply(variables, x).shape == (2, 14, 6, cout)
+  assert variables['params']['kernel'].shape == (4, 4, cin, cout)
+  count = sum(p.size for p in jax.tree.leaves(variables))
+  assert count == 16 * cin * cout + use_bias * cout
+
+
+def test_mixed_precision():
+  x = jnp.ones((1, 4, 4, 3))
+  module = layers.UpConv(2, dtype=jnp.bfloat16)
+  variables = module.init(jax.random.key(0), x)
+  assert variables['params']['kernel'].dtype == jnp.float32
+  assert module.apply(variables, x).dtype == jnp.bfloat16
+
+
+def test_unknown_implementation():
+  with pytest.raises(ValueError, match='implementation'):
+    layers.UpConv(2, implementation='fft').init(jax.random.key(0), jnp.ones((1, 2, 2, 1)))

@@ -1,0 +1,192 @@
+"""Tests of gan_jax.writers."""
+import glob
+import json
+import math
+import os
+import struct
+
+import numpy as np
+from PIL import Image
+import pytest
+from tensorboardX.proto import event_pb2
+
+from gan_jax import writers
+
+
+def read_jsonl(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+def read_tb_scalars(workdir):
+  """{(tag, step): value} from every event file in workdir (TFRecord framing)."""
+  scalars = {}
+  for path in glob.glob(os.path.join(workdir, 'events.*')):
+    with open(path, 'rb') as f:
+      data = f.read()
+    pos = 0
+    while pos < len(data):
+      (length,) = struct.unpack('Q', data[pos:pos + 8])
+      event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
+      pos += 12 + length + 4  # header, header crc, data, data crc
+      for value in event.summary.value:
+        if value.HasField('simple_value'):
+          scalars[(value.tag, event.step)] = value.simple_value
+  return scalars
+
+
+def test_write_scalars_jsonl_tensorboard_and_resume(tmp_path):
+  workdir = str(tmp_path / 'run')
+  writer = writers.MetricWriter(workdir)
+  writer.write_scalars(1, {'d_loss': 0.5, 'g_loss': np.float32(2.25)})
+  writer.write_scalars(2, {'d_loss': np.array(0.25), 'g_loss': 1.0})
+  writer.close()
+  # A resumed run opens a new writer on the same workdir.
+  writer = writers.MetricWriter(workdir)
+  writer.write_scalars(3, {'d_loss': 0.125, 'g_loss': float('nan')})
+  writer.close()
+
+  assert read_jsonl(workdir) == [
+      {'step': 1, 'd_loss': 0.5, 'g_loss': 2.25},
+      {'step': 2, 'd_loss': 0.25, 'g_loss': 1.0},
+      {'step': 3, 'd_loss': 0.125, 'g_loss': None},
+  ]
+  assert len(glob.glob(os.path.join(workdir, 'events.*'))) == 2
+  tb = read_tb_scalars(workdir)
+  assert tb[('d_loss', 1)] == 0.5
+  assert tb[('g_loss', 2)] == 1.0
+  assert tb[('d_loss', 3)] == 0.125
+  assert math.isnan(tb[('g_loss', 3)])
+
+
+def test_jsonl_is_flushed_after_each_write(tmp_path):
+  writer = writers.MetricWriter(str(tmp_path))
+  writer.write_scalars(7, {'x': float('inf')})
+  assert read_jsonl(str(tmp_path)) == [{'step': 7, 'x': None}]
+  writer.close()
+
+
+def test_write_images_to_tensorboard(tmp_path):
+  writer = writers.MetricWriter(str(tmp_path))
+  writer.write_images(5, {'gray': np.zeros((4, 6, 1), np.uint8),
+                          'rgb': np.full((4, 6, 3), 1.5, np.float32)})
+  writer.close()
+  (path,) = glob.glob(str(tmp_path / 'events.*'))
+  with open(path, 'rb') as f:
+    data = f.read()
+  assert b'gray' in data and b'rgb' in data
+
+
+def test_disabled_writer_writes_nothing(tmp_path):
+  workdir = tmp_path / 'run'
+  writer = writers.MetricWriter(str(workdir), enabled=False)
+  writer.write_scalars(1, {'x': 1.0})
+  writer.write_images(1, {'img': np.zeros((2, 2, 3), np.uint8)})
+  writer.flush()
+  writer.close()
+  assert not workdir.exists()
+
+
+def test_image_grid_layout_and_values():
+  images = -np.ones((64, 28, 28, 1), np.float32)
+  images[9, 3, 5, 0] = 1.0  # tile 9: row 1, column 1 of the 8x8 grid
+  images[63, 27, 27, 0] = 0.0  # the last pixel of the last tile
+  grid = writers.image_grid(images)
+  assert grid.dtype == np.uint8
+  assert grid.shape == (8 * 28 + 7 * 2, 8 * 28 + 7 * 2, 1)  # 238
+  assert grid[30 + 3, 30 + 5, 0] == 255
+  assert grid[30 + 3, 30 + 6, 0] == 0
+  assert grid[237, 237, 0] == 128  # round(127.5)
+  assert (grid[28:30, :, 0] == 255).all()  # padding line below the first row
+  assert (grid[:, 28:30, 0] == 255).all()
+
+
+def test_image_grid_partial_last_row_rgb():
+  grid = writers.image_grid(np.zeros((5, 4, 4, 3), np.float32))
+  # ceil(sqrt(5)) = 3 columns, 2 rows.
+  assert grid.shape == (2 * 4 + 2, 3 * 4 + 2 * 2, 3)
+  assert (grid[6:, 12:] == 255).all()  # the empty sixth tile
+
+
+def test_scatter_plot_draws_points_and_centers():
+  # extent 2, size 101: 50 pixels per data unit, y up.
+  image = writers.scatter_plot(np.array([[1.0, 1.0], [np.nan, 0.0]]), extent=2.0, size=101,
+                               centers=np.array([[-1.0, -1.0]]))
+  assert image.shape == (101, 101, 3) and image.dtype == np.uint8
+  assert image[25, 75].sum() < 3 * 128  # (1, 1) -> row 25, column 75
+  r, g, b = image[75, 25].astype(int)  # center (-1, -1) -> row 75, column 25
+  assert r > 150 and g < 50 and b < 50
+  for corner in [(0, 0), (0, 100), (100, 0), (100, 100)]:
+    assert (image[corner] == 255).all()
+
+
+@pytest.mark.parametrize('channels', [1, 3])
+def test_save_png_round_trip(tmp_path, channels):
+  image = np.random.default_rng(0).integers(0, 256, (5, 7, channels), dtype=np.uint8)
+  path = str(tmp_path / 'a' / 'b' / 'grid.png')
+  writers.save_png(path, image)
+  loaded = np.asarray(Image.open(path))
+  np.testing.assert_array_equal(loaded.reshape(image.shape), image)
+  assert os.listdir(tmp_path / 'a' / 'b') == ['grid.png']  # no temp file left
+
+
+@pytest.mark.parametrize('step, every, total, expected', [
+    (0, 100, 1000, False),
+    (1, 100, 1000, False),
+    (100, 100, 1000, True),
+    (150, 100, 1000, False),
+    (1000, 100, 1000, True),
+    (1050, 100, 1050, True),  # the last step, not a multiple
+    (1, 1, 5, True),
+    (3, 2, 5, False),
+    (5, 2, 5, True),
+])
+def test_is_time(step, every, total, expected):
+  assert writers.is_time(step, every, total) is expected
+
+
+class FakeClock:
+
+  def __init__(self):
+    self.now = 1000.0
+
+  def __call__(self):
+    return self.now
+
+
+def test_progress_rate_eta_and_pauses(caplog):
+  clock = FakeClock()
+  progress = writers.Progress(total_steps=1000, batch_size=64, first_step=0, time_fn=clock)
+  clock.now += 30.0  # compilation
+  assert progress.update(100) == {}  # the reference point
+
+  clock.now += 10.0
+  metrics = progress.update(200)
+  assert metrics == pytest.approx({'steps_per_sec': 10.0, 'images_per_sec': 640.0})
+
+  clock.now += 8.0
+  with progress.paused('checkpoint'):
+    clock.now += 2.0
+  with caplog.at_level('INFO'):
+    metrics = progress.update(300)
+  # 100 steps in 10 s minus 2 s paused.
+  assert metrics == pytest.approx({'steps_per_sec': 12.5, 'images_per_sec': 800.0})
+  # ETA: 200 steps in 20 s of wall time since the reference, 700 to go -> 70 s.
+  # Checkpoint share: 2 s of 20 s.
+  assert 'step 300/1000 (30.0%) 12.5 steps/s 800 img/s ETA 1m10s | checkpoint 10%' in caplog.text
+
+
+def test_progress_repeated_step_measures_nothing():
+  clock = FakeClock()
+  progress = writers.Progress(total_steps=10, batch_size=1, first_step=0, time_fn=clock)
+  progress.update(5)
+  clock.now += 1.0
+  assert progress.update(5) == {}
+  clock.now += 1.0
+  assert progress.update(10) == pytest.approx({'steps_per_sec': 2.5, 'images_per_sec': 2.5})
+
+
+@pytest.mark.parametrize('seconds, text', [
+    (0.4, '0s'), (59, '59s'), (446, '7m26s'), (3600, '1h0m0s'), (3725, '1h2m5s')])
+def test_format_duration(seconds, text):
+  assert writers._format_duration(seconds) == text
