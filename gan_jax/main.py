@@ -4,6 +4,7 @@ Everything else lives in modules that tests and notebooks import; this file only
 parses flags and calls `train.train_and_evaluate`. Rerunning the same command
 resumes from the workdir's latest checkpoint.
 """
+import logging as std_logging
 import sys
 
 from absl import app
@@ -26,9 +27,16 @@ config_flags.DEFINE_config_file('config', None, 'An experiments/*.py file, e.g. 
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
+def _quiet_orbax() -> None:
+  """Drops orbax's INFO lines (dozens per checkpoint); its warnings and errors still show."""
+  std_logging.getLogger('absl').addFilter(
+      lambda record: record.levelno >= std_logging.WARNING or '/orbax/' not in record.pathname)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  _quiet_orbax()
   if FLAGS.distributed:
     jax.distributed.initialize()
   logging.info('Process %d/%d on %s', jax.process_index(), jax.process_count(), jax.devices())

@@ -30,6 +30,16 @@ def _device_slice(global_batch: jax.Array, per_device: int) -> jax.Array:
   return lax.dynamic_slice_in_dim(global_batch, lax.axis_index(AXIS) * per_device, per_device)
 
 
+def _per_device(params):
+  """Marks replicated params as per-device, so their gradients are this device's own.
+
+  Under shard_map, the gradient with respect to a replicated value is summed over
+  devices implicitly; taking it with respect to a per-device copy instead keeps the
+  pmap-style explicit `lax.pmean` the one place where gradients are combined.
+  """
+  return jax.tree.map(lambda p: lax.pcast(p, AXIS, to='varying'), params)
+
+
 def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn.Module,
                     discriminator: nn.Module, g_tx: optax.GradientTransformation,
                     d_tx: optax.GradientTransformation):
@@ -93,10 +103,11 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
         d_loss = d_loss + penalty_weight * penalty
       return d_loss, (metrics, new_batch_stats)
 
-    grads, (metrics, d_batch_stats) = jax.grad(loss_fn, has_aux=True)(d_params)
+    grads, (metrics, d_batch_stats) = jax.grad(loss_fn, has_aux=True)(_per_device(d_params))
     grads = lax.pmean(grads, AXIS)
     updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
-    metrics['d_grad_norm'] = optax.global_norm(grads)
+    # Grad norms are taken after the pmean: they are the same on every device already.
+    metrics = {**lax.pmean(metrics, AXIS), 'd_grad_norm': optax.tree.norm(grads)}
     d_params = optax.apply_updates(d_params, updates)
     return (d_params, d_opt_state, lax.pmean(d_batch_stats, AXIS)), metrics
 
@@ -109,11 +120,12 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
                                         fake, train=False)
       return loss.generator(fake_logits), g_batch_stats
 
-    (g_loss, g_batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+    (g_loss, g_batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        _per_device(state.g_params))
     grads = lax.pmean(grads, AXIS)
     updates, g_opt_state = g_tx.update(grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
-    metrics = {'g_loss': g_loss, 'g_grad_norm': optax.global_norm(grads)}
+    metrics = {'g_loss': lax.pmean(g_loss, AXIS), 'g_grad_norm': optax.tree.norm(grads)}
     return g_params, g_opt_state, lax.pmean(g_batch_stats, AXIS), metrics
 
   def step(state: GANState, real: jax.Array):
@@ -131,7 +143,7 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
         step=state.step + 1, g_params=g_params, d_params=d_params, g_opt_state=g_opt_state,
         d_opt_state=d_opt_state, g_batch_stats=g_batch_stats, d_batch_stats=d_batch_stats)
     metrics = {**jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *d_metrics), **g_metrics}
-    return new_state, lax.pmean(metrics, AXIS)
+    return new_state, metrics
 
   sharded = jax.shard_map(step, mesh=mesh, in_specs=(P(), P(None, AXIS)), out_specs=(P(), P()))
   return jax.jit(sharded, donate_argnums=0)

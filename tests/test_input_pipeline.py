@@ -1,5 +1,4 @@
 """Tests of the IDX tfds builder and the grain input pipeline; never touches the network."""
-import gzip
 import os
 import sys
 
@@ -11,39 +10,16 @@ import tensorflow_datasets as tfds
 
 from gan_jax import configs, idx_dataset, input_pipeline
 from gan_jax.errors import UserError
+from idx_files import NUM_TEST, NUM_TRAIN, write_dataset, write_idx
 
-_NUM_TRAIN, _NUM_TEST = 20, 6
 _FASHION_DIR = '/usr/share/datasets/fashion-mnist'
-
-
-def _write_idx(path, data, magic=None, gz=True):
-  magic = magic or (2051 if data.ndim == 3 else 2049)
-  raw = (magic.to_bytes(4, 'big') + np.array(data.shape, '>u4').tobytes()
-         + data.astype(np.uint8).tobytes())
-  with open(path + '.gz' if gz else path, 'wb') as f:
-    f.write(gzip.compress(raw) if gz else raw)
-
-
-def _write_dataset(folder, gz=True):
-  """Writes tiny IDX files; pixel [0, 0] of image i is i, pixels [0, 1:3] are 0 and 255."""
-  os.makedirs(folder, exist_ok=True)
-  rng = np.random.default_rng(0)
-  data = {}
-  for split, n in (('train', _NUM_TRAIN), ('t10k', _NUM_TEST)):
-    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-    images[:, 0, :3] = np.stack([np.arange(n), np.zeros(n), np.full(n, 255)], axis=1)
-    labels = rng.integers(0, 10, n, dtype=np.uint8)
-    _write_idx(os.path.join(folder, f'{split}-images-idx3-ubyte'), images, gz=gz)
-    _write_idx(os.path.join(folder, f'{split}-labels-idx1-ubyte'), labels, gz=gz)
-    data[split] = images, labels
-  return data
 
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
   """A prepared tiny 'mnist': (manual_dir, data_dir, {split: (images, labels)})."""
   root = tmp_path_factory.mktemp('tiny')
-  data = _write_dataset(str(root / 'idx'))
+  data = write_dataset(str(root / 'idx'))
   idx_dataset.load_source('mnist', 'train', str(root / 'idx'), str(root / 'tfds'))
   return str(root / 'idx'), str(root / 'tfds'), data
 
@@ -63,13 +39,13 @@ def _take(iterator, n):
 
 
 def _ids(images):
-  """Recovers the train index that `_write_dataset` put in pixel [0, 0]."""
+  """Recovers the train index that `write_dataset` put in pixel [0, 0]."""
   return np.rint((images[..., 0, 0, 0] + 1) * 127.5).astype(int).ravel()
 
 
 @pytest.mark.parametrize('gz', [True, False])
 def test_builder_reads_files_back_exactly(tmp_path, gz):
-  data = _write_dataset(str(tmp_path / 'idx'), gz=gz)
+  data = write_dataset(str(tmp_path / 'idx'), gz=gz)
   for split, idx_split in (('train', 'train'), ('test', 't10k')):
     source = idx_dataset.load_source('mnist', split, str(tmp_path / 'idx'), str(tmp_path / 'tfds'))
     images, labels = data[idx_split]
@@ -87,7 +63,7 @@ def _break(folder, problem):
   if problem == 'missing':
     os.remove(path)
   elif problem == 'magic':
-    _write_idx(path[:-3], np.zeros((_NUM_TRAIN, 28, 28)), magic=2049)
+    write_idx(path[:-3], np.zeros((NUM_TRAIN, 28, 28)), magic=2049)
   elif problem == 'truncated':
     raw = gzip.decompress(open(path, 'rb').read())
     open(path, 'wb').write(gzip.compress(raw[:-100]))
@@ -95,14 +71,14 @@ def _break(folder, problem):
     raw = open(path, 'rb').read()
     open(path, 'wb').write(raw[:len(raw) // 2])
   elif problem == 'count':
-    _write_idx(os.path.join(folder, 'train-labels-idx1-ubyte'), np.zeros(_NUM_TRAIN - 1))
+    write_idx(os.path.join(folder, 'train-labels-idx1-ubyte'), np.zeros(NUM_TRAIN - 1))
     return 'train-labels-idx1-ubyte.gz'
   return 'train-images-idx3-ubyte.gz'
 
 
 @pytest.mark.parametrize('problem', ['missing', 'magic', 'truncated', 'truncated_gzip', 'count'])
 def test_bad_files_raise_user_error(tmp_path, problem):
-  _write_dataset(str(tmp_path / 'idx'))
+  write_dataset(str(tmp_path / 'idx'))
   blamed = _break(str(tmp_path / 'idx'), problem)
   with pytest.raises(UserError, match=blamed):
     idx_dataset.load_source('mnist', 'train', str(tmp_path / 'idx'), str(tmp_path / 'tfds'))
@@ -196,7 +172,7 @@ def test_hosts_get_disjoint_shards(tiny, name):
   if name == 'mnist':
     ids0, ids1 = _ids(host0), _ids(host1)
     assert not set(ids0) & set(ids1)
-    assert sorted([*ids0, *ids1]) == list(range(_NUM_TRAIN))
+    assert sorted([*ids0, *ids1]) == list(range(NUM_TRAIN))
   else:
     assert not np.isin(host0, host1).any()
 
