@@ -6,7 +6,10 @@ real batches are split on their batch axis, gradients and metrics are averaged
 with `lax.pmean`. The same code runs on one CPU, eight GPUs or a TPU pod.
 """
 import math
+import signal
+import threading
 import time
+from typing import Any
 
 from absl import logging
 import flax.linen as nn
@@ -149,6 +152,42 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
   return jax.jit(sharded, donate_argnums=0)
 
 
+class _StopOnSignal:
+  """Turns SIGTERM and SIGINT (preemption, Ctrl-C) into a request to save and stop."""
+
+  def __init__(self):
+    self.requested = None
+    self._previous = {}
+    if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+      for signum in (signal.SIGTERM, signal.SIGINT):
+        self._previous[signum] = signal.signal(signum, self._handle)
+
+  def _handle(self, signum, frame):
+    del frame
+    self.requested = signal.Signals(signum).name
+
+  def restore(self):
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)
+
+
+@jax.jit
+def _param_norms(state: GANState) -> dict[str, jax.Array]:
+  """L2 norms of both networks' parameters: NaN or Inf as soon as one parameter is."""
+  return {'g_param_norm': optax.tree.norm(state.g_params),
+          'd_param_norm': optax.tree.norm(state.d_params)}
+
+
+def _check_finite(values: dict[str, Any], steps: tuple[int, int]) -> None:
+  """Raises UserError naming the diverged network if a value is NaN or Inf."""
+  bad = sorted(name for name, value in values.items() if not np.all(np.isfinite(value)))
+  if bad:
+    networks = sorted({'generator' if name.startswith('g_') else 'discriminator' for name in bad})
+    raise UserError(f'Training diverged within steps ({steps[0]}, {steps[1]}]: the '
+                    f'{" and ".join(networks)} went NaN or Inf ({", ".join(bad)}). The last '
+                    'good checkpoint is kept; lower the learning rates or change the loss.')
+
+
 def save_samples(path: str, samples: np.ndarray, dataset: str) -> np.ndarray:
   """Saves a PNG of generated examples: a grid of images, or a scatter plot of 2-D points."""
   if samples.ndim == 4:
@@ -204,32 +243,39 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   if first_step < config.num_steps:
     logging.info('Compiling the first step...')
   start = time.monotonic()
-  for step in range(first_step + 1, config.num_steps + 1):
-    real = jax.make_array_from_process_local_data(data_sharding, next(data_iterator))
-    state, metrics = train_step(state, real)
-    if step == first_step + 1:
-      jax.block_until_ready(state)
-      logging.info('First step compiled and ran in %.1fs.', time.monotonic() - start)
-      progress.update(step)
-    if writers.is_time(step, config.log_every, config.num_steps):
-      metrics = jax.device_get(metrics)
-      if not all(np.isfinite(v) for v in metrics.values()):
-        raise UserError(f'Training diverged: a metric became NaN or Inf within steps '
-                        f'({last_logged}, {step}]: {metrics}. The last checkpoint is kept; '
-                        'lower the learning rates or change the loss.')
-      last_logged = step
-      if config.loss in losses.SIGMOID_LOSSES:
-        metrics['value_function_at_equilibrium'] = -math.log(4.0)
-      writer.write_scalars(step, {**metrics, **progress.update(step)})
-    if writers.is_time(step, config.sample_every, config.num_steps) and is_chief:
-      with progress.paused('sample'):
-        samples = np.asarray(jax.device_get(sample(state, grid_latents)))
-        image = save_samples(f'{workdir}/samples/step_{step:06d}.png', samples, config.dataset)
-        writer.write_images(step, {'samples': image})
-    if writers.is_time(step, config.checkpoint_every, config.num_steps):
-      with progress.paused('checkpoint'):
-        checkpoints.save(manager, state, data_iterator)
-  manager.wait_until_finished()
-  manager.close()
-  writer.close()
+  stop = _StopOnSignal()
+  try:
+    for step in range(first_step + 1, config.num_steps + 1):
+      real = jax.make_array_from_process_local_data(data_sharding, next(data_iterator))
+      state, metrics = train_step(state, real)
+      if step == first_step + 1:
+        jax.block_until_ready(state)
+        logging.info('First step compiled and ran in %.1fs.', time.monotonic() - start)
+        progress.update(step)
+      if writers.is_time(step, config.log_every, config.num_steps):
+        metrics = jax.device_get(metrics)
+        _check_finite(metrics, (last_logged, step))
+        last_logged = step
+        if config.loss in losses.SIGMOID_LOSSES:
+          metrics['value_function_at_equilibrium'] = -math.log(4.0)
+        writer.write_scalars(step, {**metrics, **progress.update(step)})
+      if writers.is_time(step, config.sample_every, config.num_steps) and is_chief:
+        with progress.paused('sample'):
+          samples = np.asarray(jax.device_get(sample(state, grid_latents)))
+          image = save_samples(f'{workdir}/samples/step_{step:06d}.png', samples, config.dataset)
+          writer.write_images(step, {'samples': image})
+      if writers.is_time(step, config.checkpoint_every, config.num_steps) or stop.requested:
+        with progress.paused('checkpoint'):
+          # Never replace a good checkpoint with a diverged one.
+          _check_finite(jax.device_get(_param_norms(state)), (last_logged, step))
+          checkpoints.save(manager, state, data_iterator)
+      if stop.requested:
+        logging.warning('Stopped by %s after step %d and saved a checkpoint; rerun the same '
+                        'command to resume.', stop.requested, step)
+        break
+  finally:  # whatever happens, finish the checkpoint in flight and the metrics written so far
+    stop.restore()
+    manager.wait_until_finished()
+    manager.close()
+    writer.close()
   return state

@@ -1,4 +1,5 @@
 """Tests of the IDX tfds builder and the grain input pipeline; never touches the network."""
+import gzip
 import os
 import sys
 

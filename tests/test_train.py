@@ -195,3 +195,17 @@ def test_main_rejects_a_mistyped_field_before_running(tmp_path):
   assert result.returncode != 0
   assert 'ncritic' in result.stderr
   assert not os.listdir(tmp_path)  # nothing started
+
+
+def test_toy_ring_run_covers_all_eight_modes(tmp_path):
+  config = load_experiment(os.path.join(os.path.dirname(__file__), '..', 'experiments',
+                                        'toy_ring.py'))
+  config.log_every = config.sample_every = config.checkpoint_every = config.num_steps
+  train.train_and_evaluate(config, str(tmp_path))
+  points = sample.sample(checkpoints.load(str(tmp_path)), 2000, seed=0)
+  centers, std = input_pipeline.toy_modes('ring8')
+  distances = np.linalg.norm(points[:, None] - centers[None], axis=-1)
+  near = distances.min(axis=1) < 3 * std  # a high-quality sample (VEEGAN's criterion)
+  per_mode = np.bincount(distances.argmin(axis=1)[near], minlength=len(centers))
+  assert np.all(per_mode >= 0.01 * len(points)), per_mode  # every mode holds >= 1% of samples
+  assert near.mean() > 0.3
