@@ -48,6 +48,26 @@ def default() -> ml_collections.ConfigDict:
   return config
 
 
+def toy(dataset: str) -> ml_collections.ConfigDict:
+  """MLPs on a 2-D Gaussian mixture (input_pipeline's 'ring8' or 'grid25')."""
+  config = default()
+  config.dataset = dataset
+  config.model.name = 'mlp'
+  config.model.width = 128
+  config.model.mlp_layers = 2
+  config.model.latent_dim = 2
+  config.loss = 'non_saturating'
+  config.batch_size = 512
+  config.num_steps = 4000
+  config.log_every = 100
+  config.sample_every = 500
+  config.checkpoint_every = 1000
+  config.num_grid_samples = 1024  # points of the scatter plots
+  for optimizer in (config.g_optimizer, config.d_optimizer):
+    optimizer.learning_rate, optimizer.b1 = 1e-3, 0.5
+  return config
+
+
 def _smoke_preset(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """A tiny, 2-step version of any experiment, for tests."""
   return {'num_steps': 2, 'batch_size': 8, 'model.width': 8, 'model.latent_dim': 8,
