@@ -13,5 +13,8 @@ def get_config(arg=None):
   config.dataset = 'fashion_mnist'
   config.model.name = 'dcgan'
   config.loss = 'non_saturating'
+  # On 2 CPU cores, more updates of a narrower net beat fewer of a wider one: width 32 and
+  # batch 32 run ~16 steps/s, and 12,000 steps (~13 min) give recognisable garments.
   return configs.apply_preset(config, arg, cpu={
-      'num_steps': 3000, 'log_every': 100, 'sample_every': 500, 'checkpoint_every': 500})
+      'model.width': 32, 'batch_size': 32, 'num_steps': 12_000,
+      'log_every': 500, 'sample_every': 2000, 'checkpoint_every': 2000})
