@@ -4,11 +4,13 @@ Every experiment in experiments/ starts from `default()`, states what differs an
 ends with `apply_preset`. `validate` runs before anything compiles, so a bad
 config ends in one `UserError` saying what to change.
 """
+import math
+import reprlib
 from typing import Any, Mapping
 
 import ml_collections
 
-from gan_jax.errors import UserError
+from gan_jax.errors import UserError, unknown_name_error
 
 
 def default() -> ml_collections.ConfigDict:
@@ -100,33 +102,81 @@ def apply_preset(config: ml_collections.ConfigDict, arg: str | None,
   return config
 
 
+def _describe(value: Any) -> str:
+  """A value and its type, shortened: `'64' (str)`."""
+  return f'{reprlib.repr(value)} ({type(value).__name__})'
+
+
+# What a field must hold, by the type of its value in `default()`: (description, check).
+_TYPES = {
+    int: ('an integer', lambda v: isinstance(v, int) and not isinstance(v, bool)),  # True is an int
+    float: ('a finite number', lambda v: not isinstance(v, bool) and (
+        isinstance(v, int) or isinstance(v, float) and math.isfinite(v))),
+    str: ('a string', lambda v: isinstance(v, str)),
+    bool: ('True or False', lambda v: isinstance(v, bool)),
+}
+
+# (fields, check, what the check requires), for values already of the right type.
+_BOUNDS = (
+    (('batch_size', 'num_steps', 'n_critic', 'log_every', 'sample_every', 'checkpoint_every',
+      'keep_checkpoints', 'num_grid_samples', 'model.latent_dim', 'model.width',
+      'g_optimizer.learning_rate', 'd_optimizer.learning_rate'), lambda v: v > 0, 'positive'),
+    (('gradient_penalty', 'model.mlp_layers', 'data.num_threads', 'data.prefetch'),
+     lambda v: v >= 0, '>= 0'),
+    # grain's shuffle takes 32-bit seeds.
+    (('seed',), lambda v: 0 <= v < 2**32, 'in [0, 2**32)'),
+    # Adam's bias correction divides by 1 - b**t.
+    (('g_optimizer.b1', 'g_optimizer.b2', 'd_optimizer.b1', 'd_optimizer.b2'),
+     lambda v: 0 <= v < 1, 'in [0, 1)'),
+)
+
+
+def _leaves(group: Any, reference: ml_collections.ConfigDict,
+            path: tuple[str, ...] = ()) -> dict[str, Any]:
+  """Returns {dotted name: value} of `group`'s leaf fields, checked against `reference`'s.
+
+  Raises UserError for an unknown or missing field, or a value of the wrong type.
+  """
+  where = '.'.join(('config',) + path)
+  if not isinstance(group, ml_collections.ConfigDict):
+    raise UserError(f'{where} must be a group of fields ({", ".join(reference.keys())}), '
+                    f'got {_describe(group)}.')
+  for key in group.keys():
+    if key not in reference:
+      raise unknown_name_error(f'field in {where}', key, reference.keys())
+  leaves = {}
+  for key, default_value in reference.items():
+    if key not in group:
+      raise UserError(f'{where}.{key} is missing; start the config from configs.default().')
+    value = group[key]
+    if isinstance(default_value, ml_collections.ConfigDict):
+      leaves.update(_leaves(value, default_value, path + (key,)))
+      continue
+    kind, is_kind = _TYPES[type(default_value)]
+    if not is_kind(value):
+      raise UserError(f'{where}.{key} must be {kind}, got {_describe(value)}.')
+    leaves['.'.join(path + (key,))] = value
+  return leaves
+
+
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
-  """Checks `config` before anything compiles; raises UserError saying what to fix."""
+  """Checks `config` before anything compiles; raises UserError saying what to fix.
+
+  Every field of `default()` must be there with a value of its type and range, and no
+  other field; names must be known, and the batch must split over `num_devices`.
+  """
   # Imported here: the registries live beside what they name, and they import this module's error.
   from gan_jax import input_pipeline, losses, models  # pylint: disable=g-import-not-at-top
 
-  def check_choice(field, value, choices):
-    if value not in choices:
-      raise UserError(f'config.{field}={value!r} is not known; valid values: '
-                      f'{", ".join(sorted(choices))}.')
-
-  def check_positive(field, value):
-    if not value > 0:
-      raise UserError(f'config.{field} must be positive, got {value!r}.')
-
-  check_choice('dataset', config.dataset, input_pipeline.DATASETS)
-  check_choice('model.name', config.model.name, models.MODELS)
-  check_choice('model.latent_prior', config.model.latent_prior, models.LATENT_PRIORS)
-  check_choice('loss', config.loss, losses.LOSSES)
-  for field in ('batch_size', 'num_steps', 'n_critic', 'model.latent_dim', 'model.width',
-                'log_every', 'sample_every', 'checkpoint_every', 'keep_checkpoints',
-                'num_grid_samples', 'g_optimizer.learning_rate', 'd_optimizer.learning_rate'):
-    node = config
-    for part in field.split('.'):
-      node = node[part]
-    check_positive(field, node)
-  if config.gradient_penalty < 0:
-    raise UserError(f'config.gradient_penalty must be >= 0, got {config.gradient_penalty}.')
+  fields = _leaves(config, default())
+  for names, holds, requirement in _BOUNDS:
+    for name in names:
+      if not holds(fields[name]):
+        raise UserError(f'config.{name} must be {requirement}, got {fields[name]!r}.')
+  for name, valid in (('dataset', input_pipeline.DATASETS), ('model.name', models.MODELS),
+                      ('model.latent_prior', models.LATENT_PRIORS), ('loss', losses.LOSSES)):
+    if fields[name] not in valid:
+      raise unknown_name_error(f'config.{name}', fields[name], valid)
   if config.batch_size % num_devices:
     raise UserError(f'config.batch_size={config.batch_size} does not divide over {num_devices} '
                     f'devices; use a multiple of {num_devices}.')

@@ -12,7 +12,7 @@ import ml_collections
 import numpy as np
 
 from gan_jax import idx_dataset
-from gan_jax.errors import UserError
+from gan_jax.errors import UserError, unknown_name_error
 
 
 class DatasetInfo(NamedTuple):
@@ -31,7 +31,7 @@ DATASETS: dict[str, DatasetInfo] = {
 
 def _info(name: str) -> DatasetInfo:
   if name not in DATASETS:
-    raise UserError(f'Unknown dataset {name!r}; valid names: {", ".join(sorted(DATASETS))}.')
+    raise unknown_name_error('dataset', name, DATASETS)
   return DATASETS[name]
 
 

@@ -10,7 +10,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gan_jax.errors import UserError
+from gan_jax.errors import unknown_name_error
 
 
 class GANLoss(NamedTuple):
@@ -75,7 +75,7 @@ SIGMOID_LOSSES = ('minimax', 'non_saturating')
 def get(name: str) -> GANLoss:
   """Returns the loss called `name`; raises UserError listing the valid names."""
   if name not in LOSSES:
-    raise UserError(f'Unknown loss {name!r}; valid losses: {", ".join(LOSSES)}.')
+    raise unknown_name_error('loss', name, LOSSES)
   return LOSSES[name]
 
 

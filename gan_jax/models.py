@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax import layers
-from gan_jax.errors import UserError
+from gan_jax.errors import UserError, unknown_name_error
 
 LATENT_PRIORS = ('gaussian', 'uniform')
 # DCGAN's convolutions use N(0, 0.02) weights (Radford et al., 2016).
@@ -29,7 +29,7 @@ def sample_latents(key: jax.Array, shape: tuple[int, ...], prior: str) -> jax.Ar
     return jax.random.normal(key, shape)
   if prior == 'uniform':
     return jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
-  raise UserError(f'Unknown latent prior {prior!r}; valid priors: {", ".join(LATENT_PRIORS)}.')
+  raise unknown_name_error('latent prior', prior, LATENT_PRIORS)
 
 
 def _maybe_spectral_norm(layer: nn.Module, spectral_norm: bool, x: jax.Array,
@@ -174,6 +174,6 @@ def build(config: ml_collections.ConfigDict,
           data_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
   """Returns (generator, discriminator) for config.model and examples of `data_shape`."""
   if config.model.name not in MODELS:
-    raise UserError(f'Unknown model {config.model.name!r}; valid models: {", ".join(MODELS)}.')
+    raise unknown_name_error('model', config.model.name, MODELS)
   check_data_shape(config, data_shape)
   return MODELS[config.model.name](config, tuple(data_shape))
