@@ -2,13 +2,17 @@
 
 `load(workdir)` is the one loader for a finished or running workdir: `sample`,
 evaluation and notebooks all go through it, and the training loop resumes with
-the same `restore`.
+the same `restore`. A checkpoint that cannot be written or read ends in a UserError
+saying what to do.
 """
 import dataclasses
+import functools
 import json
 import os
-from typing import Any
+import sys
+from typing import Any, Callable
 
+from absl import logging
 import flax.linen as nn
 import grain
 import jax
@@ -61,29 +65,116 @@ def check_resumable(saved: ml_collections.ConfigDict, config: ml_collections.Con
           'which changes the shapes of the checkpointed state; use a fresh --workdir.')
 
 
-def create_manager(workdir: str, keep: int) -> ocp.CheckpointManager:
-  """Orbax manager of WORKDIR/checkpoints/<step>; keeps the last `keep` checkpoints."""
+def create_manager(workdir: str, keep: int | None = None) -> ocp.CheckpointManager:
+  """Orbax manager of WORKDIR/checkpoints/<step>.
+
+  Orbax writes each checkpoint into `<step>.orbax-checkpoint-tmp` and renames it when
+  complete, so a killed run leaves at most a temporary directory, which it never reads.
+  A training run's manager (`keep` given) keeps the last `keep` checkpoints and deletes
+  such leftovers; a loader's (`keep=None`) changes nothing, since a run may be writing.
+  """
+  training = keep is not None
   return ocp.CheckpointManager(
       os.path.abspath(os.path.join(workdir, 'checkpoints')),
-      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=training,
+                                           cleanup_tmp_directories=training))
 
 
-def save(manager: ocp.CheckpointManager, state: GANState,
-         data_iterator: grain.DatasetIterator) -> None:
-  """Saves the state and the data position at state.step (asynchronously)."""
-  manager.save(int(state.step), args=ocp.args.Composite(
-      state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(data_iterator)))
+def _brief(error: Exception) -> str:
+  # Tensorstore appends its whole JSON spec to its messages; the part before says what failed.
+  return str(error).split(' [tensorstore_spec')[0]
+
+
+def _drop_closed_loop_noise() -> None:
+  """Silences the tracebacks of the reads or writes a failed restore or save left in flight.
+
+  Orbax closes its event loop at the first failed read or write; each one still in flight
+  then fails to report back, printing an 'Event loop is closed' traceback that says nothing
+  the error does not.
+  """
+  previous = sys.unraisablehook
+  if getattr(previous, 'func', None) is not _unraisablehook:
+    sys.unraisablehook = functools.partial(_unraisablehook, previous)
+
+
+def _unraisablehook(previous: Callable[[Any], None], unraisable: Any) -> None:
+  error = unraisable.exc_value
+  if not (isinstance(error, RuntimeError) and str(error) == 'Event loop is closed'):
+    previous(unraisable)
+
+
+def _write_error(manager: ocp.CheckpointManager, error: Exception) -> UserError:
+  _drop_closed_loop_noise()
+  return UserError(
+      f'Writing a checkpoint in {manager.directory} failed: {_brief(error)}. The finished '
+      'checkpoints are intact; free disk space or fix permissions, then rerun the same '
+      'command to resume.')
+
+
+def save(manager: ocp.CheckpointManager, state: GANState, data_iterator: grain.DatasetIterator,
+         rollbacks: int = 0) -> None:
+  """Saves the state, the data position and the divergence rollbacks so far at state.step.
+
+  The write finishes in the background; orbax reports a failed one (disk full, no
+  permission) at the next save or `wait`, both of which raise it as a UserError.
+  """
+  try:
+    manager.save(int(state.step), args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(data_iterator),
+        meta=ocp.args.JsonSave({'rollbacks': rollbacks})))
+  except (OSError, ValueError) as e:  # tensorstore raises ValueError for I/O errors
+    raise _write_error(manager, e) from e
+
+
+def wait(manager: ocp.CheckpointManager) -> None:
+  """Waits for the checkpoint being written; raises UserError if writing it failed."""
+  try:
+    manager.wait_until_finished()
+  except (OSError, ValueError) as e:
+    raise _write_error(manager, e) from e
+
+
+def check_step(manager: ocp.CheckpointManager, step: int) -> None:
+  """Raises UserError if there is no checkpoint at `step`."""
+  if step not in manager.all_steps():
+    raise UserError(f'{manager.directory} has no checkpoint at step {step}; it has steps '
+                    f'{sorted(manager.all_steps())}.')
+
+
+def discard_after(manager: ocp.CheckpointManager, step: int) -> None:
+  """Deletes the checkpoints after `step`: a run resumed from `step` writes new ones instead."""
+  newer = [s for s in manager.all_steps() if s > step]
+  for s in newer:
+    manager.delete(s)
+  if newer:
+    logging.warning('Resuming from step %d: deleted the later checkpoints %s.', step, newer)
 
 
 def restore(manager: ocp.CheckpointManager, abstract_state: GANState,
             data_iterator: grain.DatasetIterator | None = None,
-            step: int | None = None) -> GANState:
-  """Restores the state at `step` (default latest) and, if given, the data iterator in place."""
+            step: int | None = None) -> tuple[GANState, int]:
+  """Restores the state at `step` (default: latest) and the divergence rollbacks so far.
+
+  Restores `data_iterator` in place too, if given. An unreadable checkpoint raises a
+  UserError naming the older ones to resume from instead.
+  """
   step = manager.latest_step() if step is None else step
   args = {'state': ocp.args.StandardRestore(abstract_state)}
   if data_iterator is not None:
     args['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
-  return manager.restore(step, args=ocp.args.Composite(**args)).state
+  try:
+    if (manager.directory / str(step) / 'meta').exists():  # older versions did not write it
+      args['meta'] = ocp.args.JsonRestore()
+    restored = manager.restore(step, args=ocp.args.Composite(**args))
+  except (OSError, ValueError, KeyError) as e:  # a missing or truncated file, per orbax's layer
+    _drop_closed_loop_noise()
+    others = sorted(s for s in manager.all_steps() if s != step)
+    advice = (f'use an older one with --restore_step=N, N in {others}' if others else
+              'it is the only one; delete it to start over')
+    raise UserError(f'Checkpoint {manager.directory / str(step)} cannot be read, it is corrupt '
+                    f'or incomplete ({type(e).__name__}: {_brief(e)}); {advice}.') from e
+  rollbacks = restored.meta['rollbacks'] if 'meta' in args else 0
+  return restored.state, rollbacks
 
 
 def abstract_state(config: ml_collections.ConfigDict, generator: nn.Module,
@@ -115,14 +206,13 @@ def load(workdir: str, step: int | None = None) -> Loaded:
     raise UserError(f'{workdir} has no {CONFIG_FILE}: is it a gan_jax workdir?')
   data_shape = input_pipeline.DATASETS[config.dataset].shape
   generator, discriminator = models.build(config, data_shape)
-  manager = create_manager(workdir, config.keep_checkpoints)
+  manager = create_manager(workdir)
   if manager.latest_step() is None:
     raise UserError(f'{workdir} has no checkpoint yet; train longer or check --workdir.')
-  if step is not None and step not in manager.all_steps():
-    raise UserError(f'{workdir} has no checkpoint at step {step}; it has steps '
-                    f'{sorted(manager.all_steps())}.')
+  if step is not None:
+    check_step(manager, step)
   mesh = Mesh(jax.devices(), ('data',))
-  state = restore(manager, abstract_state(config, generator, discriminator, data_shape, mesh),
-                  step=step)
+  state, _ = restore(manager, abstract_state(config, generator, discriminator, data_shape, mesh),
+                     step=step)
   manager.close()
   return Loaded(config, state, generator, discriminator, data_shape)

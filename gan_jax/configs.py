@@ -47,6 +47,11 @@ def default() -> ml_collections.ConfigDict:
   config.checkpoint_every = 1000
   config.keep_checkpoints = 3
   config.num_grid_samples = 64  # the fixed latents of the sample grids
+  # On NaN/Inf: 'stop', or 'rollback' to the last good checkpoint with both learning rates
+  # multiplied by rollback_lr_factor, at most max_rollbacks times.
+  config.on_divergence = 'stop'
+  config.rollback_lr_factor = 0.5
+  config.max_rollbacks = 3
   return config
 
 
@@ -121,8 +126,9 @@ _BOUNDS = (
     (('batch_size', 'num_steps', 'n_critic', 'log_every', 'sample_every', 'checkpoint_every',
       'keep_checkpoints', 'num_grid_samples', 'model.latent_dim', 'model.width',
       'g_optimizer.learning_rate', 'd_optimizer.learning_rate'), lambda v: v > 0, 'positive'),
-    (('gradient_penalty', 'model.mlp_layers', 'data.num_threads', 'data.prefetch'),
-     lambda v: v >= 0, '>= 0'),
+    (('gradient_penalty', 'model.mlp_layers', 'data.num_threads', 'data.prefetch',
+      'max_rollbacks'), lambda v: v >= 0, '>= 0'),
+    (('rollback_lr_factor',), lambda v: 0 < v <= 1, 'in (0, 1]'),
     # grain's shuffle takes 32-bit seeds.
     (('seed',), lambda v: 0 <= v < 2**32, 'in [0, 2**32)'),
     # Adam's bias correction divides by 1 - b**t.
@@ -174,7 +180,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
       if not holds(fields[name]):
         raise UserError(f'config.{name} must be {requirement}, got {fields[name]!r}.')
   for name, valid in (('dataset', input_pipeline.DATASETS), ('model.name', models.MODELS),
-                      ('model.latent_prior', models.LATENT_PRIORS), ('loss', losses.LOSSES)):
+                      ('model.latent_prior', models.LATENT_PRIORS), ('loss', losses.LOSSES),
+                      ('on_divergence', ('stop', 'rollback'))):
     if fields[name] not in valid:
       raise unknown_name_error(f'config.{name}', fields[name], valid)
   if config.batch_size % num_devices:

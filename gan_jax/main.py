@@ -2,7 +2,7 @@ r"""Trains a GAN: `python -m gan_jax.main --config experiments/ns_gan.py --workd
 
 Everything else lives in modules that tests and notebooks import; this file only
 parses flags and calls `train.train_and_evaluate`. Rerunning the same command
-resumes from the workdir's latest checkpoint.
+resumes from the workdir's latest checkpoint, `--restore_step=N` from an older one.
 """
 import logging as std_logging
 import sys
@@ -18,6 +18,9 @@ from gan_jax.errors import UserError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Run directory: checkpoints, metrics, samples.')
+flags.DEFINE_integer('restore_step', None,
+                     'Resume from this checkpoint instead of the latest (e.g. when the latest is '
+                     'corrupt); the later checkpoints are deleted.')
 flags.DEFINE_bool('distributed', False,
                   'Call jax.distributed.initialize() first (multi-host: Cloud TPU pods, SLURM, '
                   'or the JAX_COORDINATOR_ADDRESS/JAX_NUM_PROCESSES/JAX_PROCESS_ID variables).')
@@ -52,7 +55,7 @@ def main(argv):
     jax.distributed.initialize()
   logging.info('Process %d/%d on %s', jax.process_index(), jax.process_count(), jax.devices())
   try:
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.restore_step)
   except UserError as e:
     logging.error('%s', e)
     sys.exit(f'Error: {e}')

@@ -22,7 +22,8 @@ flags.DEFINE_string('workdir', None, 'A gan_jax training workdir.')
 flags.DEFINE_integer('num_samples', 10_000, 'How many samples to write.')
 flags.DEFINE_string('output', None, 'The .npy file to write.')
 flags.DEFINE_integer('seed', 0, 'Seed of the latents.')
-flags.DEFINE_integer('step', None, 'Checkpoint step to load; default: the latest.')
+flags.DEFINE_integer('restore_step', None, 'Checkpoint step to load; default: the latest.')
+flags.DEFINE_alias('step', 'restore_step')
 flags.DEFINE_integer('batch_size', 500, 'Samples generated per call.')
 flags.mark_flags_as_required(['workdir', 'output'])
 
@@ -45,7 +46,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   try:
-    loaded = checkpoints.load(FLAGS.workdir, FLAGS.step)
+    loaded = checkpoints.load(FLAGS.workdir, FLAGS.restore_step)
   except UserError as e:
     sys.exit(f'Error: {e}')
   samples = sample(loaded, FLAGS.num_samples, FLAGS.seed, FLAGS.batch_size)

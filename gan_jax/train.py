@@ -5,11 +5,12 @@
 real batches are split on their batch axis, gradients and metrics are averaged
 with `lax.pmean`. The same code runs on one CPU, eight GPUs or a TPU pod.
 """
+import copy
 import math
 import signal
 import threading
 import time
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from absl import logging
 import flax.linen as nn
@@ -178,14 +179,60 @@ def _param_norms(state: GANState) -> dict[str, jax.Array]:
           'd_param_norm': optax.tree.norm(state.d_params)}
 
 
-def _check_finite(values: dict[str, Any], steps: tuple[int, int]) -> None:
-  """Raises UserError naming the diverged network if a value is NaN or Inf."""
+def _divergence(values: dict[str, Any], steps: tuple[int, int]) -> str | None:
+  """Says which network went NaN or Inf within `steps`, or None if every value is finite."""
   bad = sorted(name for name, value in values.items() if not np.all(np.isfinite(value)))
-  if bad:
-    networks = sorted({'generator' if name.startswith('g_') else 'discriminator' for name in bad})
-    raise UserError(f'Training diverged within steps ({steps[0]}, {steps[1]}]: the '
-                    f'{" and ".join(networks)} went NaN or Inf ({", ".join(bad)}). The last '
-                    'good checkpoint is kept; lower the learning rates or change the loss.')
+  if not bad:
+    return None
+  # A NaN loss may be either network's doing; NaN parameters tell which one broke.
+  culprits = [name for name in bad if name.endswith('_param_norm')] or bad
+  networks = sorted({'generator' if name.startswith('g_') else 'discriminator'
+                     for name in culprits})
+  return (f'Training diverged within steps ({steps[0]}, {steps[1]}]: the '
+          f'{" and ".join(networks)} went NaN or Inf ({", ".join(culprits)})')
+
+
+def _diverged_error(problem: str, last_good: int | None, rollbacks: int) -> UserError:
+  """The error that stops a diverged run: what broke, what is kept, what to change."""
+  kept = ('no checkpoint was written yet' if last_good is None else
+          f'the last good checkpoint, step {last_good}, is kept')
+  if rollbacks:
+    advice = (f'{rollbacks} rollbacks to smaller learning rates did not help: lower them '
+              'further or change the loss')
+  else:
+    advice = 'Lower the learning rates, change the loss, or set --config.on_divergence=rollback'
+  return UserError(f'{problem}; {kept}. {advice}.')
+
+
+def _optimizers(config: ml_collections.ConfigDict,
+                rollbacks: int) -> tuple[optax.GradientTransformation, ...]:
+  """The optimizers, both learning rates scaled by rollback_lr_factor once per rollback.
+
+  Adam keeps no learning rate in its state, so the state of the unscaled optimizers fits.
+  """
+  if rollbacks:
+    config = copy.deepcopy(config)
+    for optimizer in (config.g_optimizer, config.d_optimizer):
+      optimizer.learning_rate *= config.rollback_lr_factor ** rollbacks
+  return create_optimizers(config)
+
+
+def _close_all(closers: Sequence[Callable[[], Any]], quiet: bool = False) -> None:
+  """Calls every closer even if some fail, then raises the first failure.
+
+  `quiet` only logs the failures: when the run stops on an error, that error is the one
+  to report (a full disk fails the metrics' last writes too).
+  """
+  errors = []
+  for close in closers:
+    try:
+      close()
+    except Exception as e:  # pylint: disable=broad-exception-caught
+      errors.append(e)
+  for error in errors if quiet else errors[1:]:
+    logging.warning('While stopping: %s', error)
+  if errors and not quiet:
+    raise errors[0]
 
 
 def save_samples(path: str, samples: np.ndarray, dataset: str) -> np.ndarray:
@@ -199,9 +246,15 @@ def save_samples(path: str, samples: np.ndarray, dataset: str) -> np.ndarray:
   return image
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANState:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       restore_step: int | None = None) -> GANState:
   """Trains a GAN in `workdir`, resuming from its latest checkpoint if it has one.
 
+  Args:
+    config: the experiment's config.
+    workdir: where checkpoints, metrics and samples go.
+    restore_step: resume from this checkpoint instead of the latest, e.g. when the latest
+      is corrupt; the later ones are deleted, since the resumed run writes its own.
   Returns:
     The final state.
   """
@@ -209,73 +262,105 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   configs.validate(config, mesh.size)
   data_shape = input_pipeline.DATASETS[config.dataset].shape
   generator, discriminator = models.build(config, data_shape)
-  g_tx, d_tx = create_optimizers(config)
   is_chief = jax.process_index() == 0
+  on_divergence = config.on_divergence
+  max_rollbacks = config.max_rollbacks
 
   manager = checkpoints.create_manager(workdir, config.keep_checkpoints)
-  data_iterator = iter(input_pipeline.create_dataset(config, jax.process_index(),
-                                                     jax.process_count()))
+  dataset = input_pipeline.create_dataset(config, jax.process_index(), jax.process_count())
+
+  def restore_or_init(step: int | None) -> tuple[GANState, Any, int]:
+    """The state, data iterator and rollback count of checkpoint `step`, or new ones."""
+    data_iterator = iter(dataset)
+    if step is None:
+      g_tx, d_tx = create_optimizers(config)
+      state = jax.jit(lambda: create_state(config, generator, discriminator, g_tx, d_tx,
+                                           data_shape), out_shardings=NamedSharding(mesh, P()))()
+      return state, data_iterator, 0
+    state, rollbacks = checkpoints.restore(
+        manager, checkpoints.abstract_state(config, generator, discriminator, data_shape, mesh),
+        data_iterator, step)
+    return state, data_iterator, rollbacks
+
   # Resume is the default: a workdir with a checkpoint continues where it stopped.
-  if manager.latest_step() is not None:
+  resume_step = manager.latest_step() if restore_step is None else restore_step
+  if restore_step is not None:
+    checkpoints.check_step(manager, restore_step)
+  if resume_step is not None:
     saved = checkpoints.read_config(workdir)
     if saved is not None:
       checkpoints.check_resumable(saved, config, workdir)
-    state = checkpoints.restore(
-        manager, checkpoints.abstract_state(config, generator, discriminator, data_shape, mesh),
-        data_iterator)
-    logging.info('Resumed from %s at step %d.', workdir, state.step)
-  else:
-    state = jax.jit(lambda: create_state(config, generator, discriminator, g_tx, d_tx, data_shape),
-                    out_shardings=NamedSharding(mesh, P()))()
+  state, data_iterator, rollbacks = restore_or_init(resume_step)
+  if resume_step is not None:
+    checkpoints.discard_after(manager, resume_step)  # only once step N proved readable
+    logging.info('Resumed from %s at step %d.', workdir, resume_step)
   if is_chief:
     checkpoints.write_config(workdir, config)
 
-  train_step = make_train_step(config, mesh, generator, discriminator, g_tx, d_tx)
+  train_step = make_train_step(config, mesh, generator, discriminator,
+                               *_optimizers(config, rollbacks))
   sample = jax.jit(lambda state, z: generate(generator, state, z))
   grid_latents = models.sample_latents(jax.random.PRNGKey(config.seed + 1),
                                        (config.num_grid_samples, config.model.latent_dim),
                                        config.model.latent_prior)
   data_sharding = NamedSharding(mesh, P(None, AXIS))
   writer = writers.MetricWriter(workdir, enabled=is_chief)
-  first_step = int(state.step)
+  step = first_step = last_finite = int(state.step)
   progress = writers.Progress(config.num_steps, config.batch_size * config.n_critic, first_step)
-  last_logged = first_step
   if first_step < config.num_steps:
     logging.info('Compiling the first step...')
   start = time.monotonic()
   stop = _StopOnSignal()
+  # Whatever happens, finish the checkpoint in flight and the metrics written so far.
+  closers = (stop.restore, lambda: checkpoints.wait(manager), manager.close, writer.close)
   try:
-    for step in range(first_step + 1, config.num_steps + 1):
+    while step < config.num_steps:
+      step += 1
       real = jax.make_array_from_process_local_data(data_sharding, next(data_iterator))
       state, metrics = train_step(state, real)
       if step == first_step + 1:
         jax.block_until_ready(state)
         logging.info('First step compiled and ran in %.1fs.', time.monotonic() - start)
         progress.update(step)
-      if writers.is_time(step, config.log_every, config.num_steps):
-        metrics = jax.device_get(metrics)
-        _check_finite(metrics, (last_logged, step))
-        last_logged = step
+      # Read once: a signal arriving later in the step must not stop it unsaved.
+      stopping = stop.requested
+      log = writers.is_time(step, config.log_every, config.num_steps)
+      save = writers.is_time(step, config.checkpoint_every, config.num_steps) or stopping
+      if log or save:  # never log or checkpoint a diverged state unnoticed
+        values = jax.device_get({**_param_norms(state), **(metrics if log else {})})
+        problem = _divergence(values, (last_finite, step))
+        if problem and (on_divergence != 'rollback' or rollbacks == max_rollbacks):
+          raise _diverged_error(problem, manager.latest_step(), rollbacks)
+        if problem:
+          # Back to the last good checkpoint, data position included, with smaller steps.
+          rollbacks += 1
+          state, data_iterator, _ = restore_or_init(manager.latest_step())
+          train_step = make_train_step(config, mesh, generator, discriminator,
+                                       *_optimizers(config, rollbacks))
+          logging.warning('%s; rollback %d/%d to step %d with the learning rates scaled by %g.',
+                          problem, rollbacks, max_rollbacks, state.step,
+                          config.rollback_lr_factor ** rollbacks)
+          step = last_finite = int(state.step)
+          continue
+        last_finite = step
+      if log:
         if config.loss in losses.SIGMOID_LOSSES:
-          metrics['value_function_at_equilibrium'] = -math.log(4.0)
-        writer.write_scalars(step, {**metrics, **progress.update(step)})
+          values['value_function_at_equilibrium'] = -math.log(4.0)
+        writer.write_scalars(step, {**values, **progress.update(step)})
       if writers.is_time(step, config.sample_every, config.num_steps) and is_chief:
         with progress.paused('sample'):
           samples = np.asarray(jax.device_get(sample(state, grid_latents)))
           image = save_samples(f'{workdir}/samples/step_{step:06d}.png', samples, config.dataset)
           writer.write_images(step, {'samples': image})
-      if writers.is_time(step, config.checkpoint_every, config.num_steps) or stop.requested:
+      if save:
         with progress.paused('checkpoint'):
-          # Never replace a good checkpoint with a diverged one.
-          _check_finite(jax.device_get(_param_norms(state)), (last_logged, step))
-          checkpoints.save(manager, state, data_iterator)
-      if stop.requested:
+          checkpoints.save(manager, state, data_iterator, rollbacks)
+      if stopping:
         logging.warning('Stopped by %s after step %d and saved a checkpoint; rerun the same '
-                        'command to resume.', stop.requested, step)
+                        'command to resume.', stopping, step)
         break
-  finally:  # whatever happens, finish the checkpoint in flight and the metrics written so far
-    stop.restore()
-    manager.wait_until_finished()
-    manager.close()
-    writer.close()
+  except BaseException:
+    _close_all(closers, quiet=True)
+    raise
+  _close_all(closers)
   return state
