@@ -22,8 +22,11 @@ flags.DEFINE_integer('restore_step', None,
                      'Resume from this checkpoint instead of the latest (e.g. when the latest is '
                      'corrupt); the later checkpoints are deleted.')
 flags.DEFINE_bool('distributed', False,
-                  'Call jax.distributed.initialize() first (multi-host: Cloud TPU pods, SLURM, '
-                  'or the JAX_COORDINATOR_ADDRESS/JAX_NUM_PROCESSES/JAX_PROCESS_ID variables).')
+                  'Join a multi-process run with jax.distributed.initialize(): Cloud TPU pods '
+                  'and SLURM are detected; elsewhere give the three flags below.')
+flags.DEFINE_string('coordinator_address', None, 'With --distributed: host:port of process 0.')
+flags.DEFINE_integer('num_processes', None, 'With --distributed: how many processes.')
+flags.DEFINE_integer('process_id', None, 'With --distributed: this process, 0..num_processes-1.')
 config_flags.DEFINE_config_file('config', None, 'An experiments/*.py file, e.g. '
                                 'experiments/ns_gan.py or experiments/ns_gan.py:cpu.',
                                 lock_config=True)
@@ -52,7 +55,7 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   _quiet_orbax()
   if FLAGS.distributed:
-    jax.distributed.initialize()
+    jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   logging.info('Process %d/%d on %s', jax.process_index(), jax.process_count(), jax.devices())
   try:
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.restore_step)
