@@ -10,12 +10,14 @@ import functools
 import json
 import os
 import sys
+import time
 from typing import Any, Callable
 
 from absl import logging
 import flax.linen as nn
 import grain
 import jax
+from jax.experimental import multihost_utils
 import ml_collections
 import orbax.checkpoint as ocp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -54,15 +56,32 @@ def _field(config: ml_collections.ConfigDict, dotted: str) -> Any:
   return config
 
 
-def check_resumable(saved: ml_collections.ConfigDict, config: ml_collections.ConfigDict,
-                    workdir: str) -> None:
-  """Raises UserError if `config` changes a shape field of the run saved in `workdir`."""
+def start_over_if_config_changed(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """Refuses to resume `workdir` under a config that changes the state's shapes.
+
+  With config.allow_config_change the run starts over instead: the old checkpoints are
+  kept, renamed to `checkpoints.replaced-<time>`, and never deleted.
+  """
+  saved, directory = read_config(workdir), os.path.join(workdir, 'checkpoints')
+  if saved is None or not os.path.isdir(directory):
+    return
   for field in SHAPE_FIELDS:
     old, new = _field(saved, field), _field(config, field)
-    if old != new:
+    if old == new:
+      continue
+    if not config.allow_config_change:
       raise UserError(
           f'{workdir} holds a run with config.{field}={old!r}, but this config says {new!r}, '
-          'which changes the shapes of the checkpointed state; use a fresh --workdir.')
+          'which changes the shapes of the checkpointed state. Use a fresh --workdir, or pass '
+          '--config.allow_config_change=True to start this workdir over (its old checkpoints '
+          'are kept aside).')
+    if jax.process_index() == 0:
+      aside = f'{directory}.replaced-{time.strftime("%Y%m%d-%H%M%S")}'
+      os.rename(directory, aside)
+      logging.warning('config.%s changed from %r to %r: starting over; the old checkpoints are '
+                      'in %s.', field, old, new, aside)
+    multihost_utils.sync_global_devices('start_over_if_config_changed')
+    return
 
 
 def create_manager(workdir: str, keep: int | None = None) -> ocp.CheckpointManager:

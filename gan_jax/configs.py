@@ -52,6 +52,9 @@ def default() -> ml_collections.ConfigDict:
   config.on_divergence = 'stop'
   config.rollback_lr_factor = 0.5
   config.max_rollbacks = 3
+  # Resuming a workdir under a config that changes the state's shapes is refused; True
+  # starts it over instead, keeping the old checkpoints aside.
+  config.allow_config_change = False
   return config
 
 

@@ -266,6 +266,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   on_divergence = config.on_divergence
   max_rollbacks = config.max_rollbacks
 
+  checkpoints.start_over_if_config_changed(workdir, config)
   manager = checkpoints.create_manager(workdir, config.keep_checkpoints)
   dataset = input_pipeline.create_dataset(config, jax.process_index(), jax.process_count())
 
@@ -286,10 +287,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   resume_step = manager.latest_step() if restore_step is None else restore_step
   if restore_step is not None:
     checkpoints.check_step(manager, restore_step)
-  if resume_step is not None:
-    saved = checkpoints.read_config(workdir)
-    if saved is not None:
-      checkpoints.check_resumable(saved, config, workdir)
   state, data_iterator, rollbacks = restore_or_init(resume_step)
   if resume_step is not None:
     checkpoints.discard_after(manager, resume_step)  # only once step N proved readable

@@ -146,8 +146,15 @@ def test_resume_refuses_a_config_that_changes_shapes(tmp_path):
   config = _toy_config()
   train.train_and_evaluate(config, str(tmp_path))
   config.model.width = 16
-  with pytest.raises(UserError, match='model.width'):
+  with pytest.raises(UserError, match='model.width.*allow_config_change'):
     train.train_and_evaluate(config, str(tmp_path))
+  # Allowed, the workdir starts over and keeps the old checkpoints aside.
+  config.allow_config_change = True
+  state = train.train_and_evaluate(config, str(tmp_path))
+  assert state.g_params['Dense_0']['kernel'].shape[-1] == 16
+  aside, = glob.glob(str(tmp_path / 'checkpoints.replaced-*'))
+  assert sorted(os.listdir(aside)) == ['2']
+  assert checkpoints.load(str(tmp_path)).config.model.width == 16
 
 
 def test_sample_cli_writes_images_in_unit_range(tmp_path, tiny_fashion):
