@@ -13,7 +13,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
-from gan_jax import train
+from gan_jax import cli, train
 from gan_jax.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -39,17 +39,6 @@ def _quiet_orbax() -> None:
       lambda record: record.levelno >= std_logging.WARNING or '/orbax/' not in record.pathname)
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-  """Parses flags; a bad `--config.x=y` override ends in one line, not a traceback."""
-  try:
-    return FLAGS(argv)
-  except (flags.Error, UserError) as e:  # UserError: e.g. an unknown `experiments/x.py:preset`
-    sys.exit(f'Error: {e}')
-  except (AttributeError, KeyError, TypeError, ValueError) as e:  # ml_collections overrides
-    detail = str(e).replace('\\n', ' ').replace('\\', '').replace("'", '')
-    sys.exit(f'Error in a --config override: {" ".join(detail.split())}')
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
@@ -65,4 +54,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -13,8 +13,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gan_jax import models
 
 PyTree = Any
 
@@ -50,6 +50,14 @@ def create_state(config: ml_collections.ConfigDict, generator: nn.Module,
       g_params=g_vars['params'], d_params=d_vars['params'],
       g_opt_state=g_tx.init(g_vars['params']), d_opt_state=d_tx.init(d_vars['params']),
       g_batch_stats=g_vars.get('batch_stats', {}), d_batch_stats=d_vars.get('batch_stats', {}))
+
+
+def init_state(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn.Module,
+               discriminator: nn.Module, g_tx: optax.GradientTransformation,
+               d_tx: optax.GradientTransformation, data_shape: tuple[int, ...]) -> GANState:
+  """`create_state`, computed once and replicated on every device of `mesh`."""
+  return jax.jit(lambda: create_state(config, generator, discriminator, g_tx, d_tx, data_shape),
+                 out_shardings=NamedSharding(mesh, P()))()
 
 
 def generate(generator: nn.Module, state: GANState, z: jax.Array) -> jax.Array:

@@ -24,7 +24,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from gan_jax import checkpoints, configs, input_pipeline, losses, models, writers
 from gan_jax.errors import UserError
-from gan_jax.state import GANState, create_optimizers, create_state, generate
+from gan_jax.state import GANState, create_optimizers, generate, init_state
 
 AXIS = 'data'
 
@@ -274,9 +274,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     """The state, data iterator and rollback count of checkpoint `step`, or new ones."""
     data_iterator = iter(dataset)
     if step is None:
-      g_tx, d_tx = create_optimizers(config)
-      state = jax.jit(lambda: create_state(config, generator, discriminator, g_tx, d_tx,
-                                           data_shape), out_shardings=NamedSharding(mesh, P()))()
+      state = init_state(config, mesh, generator, discriminator, *create_optimizers(config),
+                         data_shape)
       return state, data_iterator, 0
     state, rollbacks = checkpoints.restore(
         manager, checkpoints.abstract_state(config, generator, discriminator, data_shape, mesh),

@@ -198,7 +198,7 @@ OVERRIDES = {
 # each case sets the one and removes the others.
 _PARSE_SCRIPT = r'''
 import json, sys, traceback
-from gan_jax import configs, main
+from gan_jax import cli, configs, main
 from gan_jax.errors import UserError
 
 defined = set(main.FLAGS)
@@ -206,7 +206,7 @@ messages = {}
 for override in json.load(sys.stdin):
   sys.argv = ['main', '--config=experiments/ns_gan.py:smoke', override, '--workdir=unused']
   try:
-    main.parse_flags(sys.argv)
+    cli.parse_flags(sys.argv)
     configs.validate(main.FLAGS.config, num_devices=4)
     messages[override] = 'accepted'
   except SystemExit as e:

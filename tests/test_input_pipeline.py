@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 
 from gan_jax import configs, idx_dataset, input_pipeline
 from gan_jax.errors import UserError
-from idx_files import NUM_TEST, NUM_TRAIN, write_dataset, write_idx
+from idx_files import NUM_TRAIN, write_dataset, write_idx
 
 _FASHION_DIR = '/usr/share/datasets/fashion-mnist'
 

@@ -1,0 +1,118 @@
+r"""Times the compiled training step: `python -m gan_jax.benchmark --config experiments/ns_gan.py`.
+
+Builds the models, optimizers, state and step exactly as `train.train_and_evaluate`
+does, compiles the step once, runs `--warmup` steps, then times `--steps` steps and
+prints one JSON line. `--synthetic` feeds one device-resident random batch (the step
+alone); without it the real input pipeline feeds every step, as in training.
+"""
+import json
+import sys
+import time
+from typing import Any
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import ml_collections
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from ml_collections import config_flags
+
+from gan_jax import cli, configs, input_pipeline, models, train
+from gan_jax.errors import UserError
+from gan_jax.state import create_optimizers, init_state
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer('steps', 20, 'Timed training steps.', lower_bound=1)
+flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation.', lower_bound=0)
+flags.DEFINE_bool('synthetic', False,
+                  'Feed one device-resident random batch instead of the input pipeline.')
+config_flags.DEFINE_config_file('config', None, 'An experiments/*.py file, e.g. '
+                                'experiments/ns_gan.py:cpu.', lock_config=True)
+flags.mark_flags_as_required(['config'])
+
+# Dense bf16 tensor-core peak FLOP/s per device, by a substring of `device.device_kind`:
+# MFU is quoted against it by convention, although the model computes in float32.
+PEAK_FLOPS = {'H100': 989e12, 'H200': 989e12, 'A100': 312e12, 'L4': 121e12}
+
+
+def _peak_flops(device: jax.Device) -> float | None:
+  if device.platform != 'gpu':
+    return None
+  return next((peak for kind, peak in PEAK_FLOPS.items() if kind in device.device_kind), None)
+
+
+def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, synthetic: bool,
+                  config_path: str | None = None) -> dict[str, Any]:
+  """Compiles and times the training step of `config`; returns the results as a dict.
+
+  `flops_per_step` is XLA's count for one device's program, so `mfu` compares it with one
+  device's peak.
+  """
+  mesh = Mesh(jax.devices(), (train.AXIS,))
+  configs.validate(config, mesh.size)
+  data_shape = input_pipeline.DATASETS[config.dataset].shape
+  generator, discriminator = models.build(config, data_shape)
+  g_tx, d_tx = create_optimizers(config)
+  state = init_state(config, mesh, generator, discriminator, g_tx, d_tx, data_shape)
+  data_sharding = NamedSharding(mesh, P(None, train.AXIS))
+  batch = jax.ShapeDtypeStruct((config.n_critic, config.batch_size) + tuple(data_shape),
+                               jnp.float32, sharding=data_sharding)
+  if synthetic:
+    real = jax.jit(lambda: jax.random.uniform(jax.random.PRNGKey(config.seed), batch.shape,
+                                              minval=-1.0, maxval=1.0),
+                   out_shardings=data_sharding)()
+    next_batch = lambda: real
+  else:
+    iterator = iter(input_pipeline.create_dataset(config, jax.process_index(),
+                                                  jax.process_count()))
+    next_batch = lambda: jax.make_array_from_process_local_data(data_sharding, next(iterator))
+
+  start = time.perf_counter()
+  train_step = train.make_train_step(config, mesh, generator, discriminator, g_tx,
+                                     d_tx).lower(state, batch).compile()
+  compile_seconds = time.perf_counter() - start
+  for _ in range(warmup):
+    state, _ = train_step(state, next_batch())
+  jax.block_until_ready(state)
+  start = time.perf_counter()
+  for _ in range(steps):
+    state, metrics = train_step(state, next_batch())
+  jax.block_until_ready((state, metrics))
+  seconds_per_step = (time.perf_counter() - start) / steps
+
+  device = jax.devices()[0]
+  flops = (train_step.cost_analysis() or {}).get('flops')
+  peak = _peak_flops(device)
+  memory = device.memory_stats() or {}  # None on CPU
+  return {
+      'device_kind': device.device_kind,
+      'device_count': jax.device_count(),
+      'process_count': jax.process_count(),
+      'global_batch': config.batch_size,
+      'n_critic': config.n_critic,
+      'compile_seconds': compile_seconds,
+      'ms_per_step': 1000 * seconds_per_step,
+      # Real images the discriminator sees per second.
+      'images_per_second': config.batch_size * config.n_critic / seconds_per_step,
+      'peak_memory_bytes': memory.get('peak_bytes_in_use'),
+      'mfu': flops / seconds_per_step / peak if flops and peak else None,
+      'flops_per_step': flops,
+      'synthetic': synthetic,
+      'config': config_path,
+  }
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  try:
+    results = run_benchmark(FLAGS.config, FLAGS.steps, FLAGS.warmup, FLAGS.synthetic,
+                            config_flags.get_config_filename(FLAGS['config']))
+  except UserError as e:
+    sys.exit(f'Error: {e}')
+  print(json.dumps(results))
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=cli.parse_flags)
