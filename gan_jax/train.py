@@ -263,8 +263,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   data_shape = input_pipeline.DATASETS[config.dataset].shape
   generator, discriminator = models.build(config, data_shape)
   is_chief = jax.process_index() == 0
-  on_divergence = config.on_divergence
-  max_rollbacks = config.max_rollbacks
 
   checkpoints.start_over_if_config_changed(workdir, config)
   manager = checkpoints.create_manager(workdir, config.keep_checkpoints)
@@ -325,7 +323,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if log or save:  # never log or checkpoint a diverged state unnoticed
         values = jax.device_get({**_param_norms(state), **(metrics if log else {})})
         problem = _divergence(values, (last_finite, step))
-        if problem and (on_divergence != 'rollback' or rollbacks == max_rollbacks):
+        if problem and (config.on_divergence != 'rollback' or rollbacks == config.max_rollbacks):
           raise _diverged_error(problem, manager.latest_step(), rollbacks)
         if problem:
           # Back to the last good checkpoint, data position included, with smaller steps.
@@ -334,7 +332,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
           train_step = make_train_step(config, mesh, generator, discriminator,
                                        *_optimizers(config, rollbacks))
           logging.warning('%s; rollback %d/%d to step %d with the learning rates scaled by %g.',
-                          problem, rollbacks, max_rollbacks, state.step,
+                          problem, rollbacks, config.max_rollbacks, state.step,
                           config.rollback_lr_factor ** rollbacks)
           step = last_finite = int(state.step)
           continue
