@@ -61,10 +61,6 @@ def _toy_batch(index: int, *, centers: np.ndarray, std: float, seed: int,
   return points.astype(np.float32)
 
 
-def _image(example: dict[str, np.ndarray]) -> np.ndarray:
-  return example['image']
-
-
 def _scale(images: np.ndarray) -> np.ndarray:
   """Maps uint8 pixels to float32 in [-1, 1]."""
   return images.astype(np.float32) / np.float32(127.5) - np.float32(1)
@@ -92,10 +88,12 @@ def create_dataset(config: ml_collections.ConfigDict, process_index: int = 0,
   if info.kind == 'image':
     source = idx_dataset.load_source(config.dataset, 'train', manual_dir=config.data.manual_dir,
                                      data_dir=config.data.data_dir)
-    ds = (grain.MapDataset.source(source)[process_index::process_count]
+    # This host's shard, read in one batched call and held in memory (47 MB for all of
+    # Fashion-MNIST): reading records one at a time costs ~4x more, every step.
+    examples = source.__getitems__(range(process_index, len(source), process_count))
+    ds = (grain.MapDataset.source(np.stack([example['image'] for example in examples]))
           .shuffle(seed=config.seed)
           .repeat()  # reshuffled every epoch
-          .map(_image)
           .batch(host_batch_size, drop_remainder=True)
           .map(_scale))  # once per batch rather than per image
   else:
