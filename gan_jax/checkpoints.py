@@ -178,12 +178,10 @@ def restore(manager: ocp.CheckpointManager, abstract_state: GANState,
   UserError naming the older ones to resume from instead.
   """
   step = manager.latest_step() if step is None else step
-  args = {'state': ocp.args.StandardRestore(abstract_state)}
+  args = {'state': ocp.args.StandardRestore(abstract_state), 'meta': ocp.args.JsonRestore()}
   if data_iterator is not None:
     args['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
   try:
-    if (manager.directory / str(step) / 'meta').exists():  # older versions did not write it
-      args['meta'] = ocp.args.JsonRestore()
     restored = manager.restore(step, args=ocp.args.Composite(**args))
   except (OSError, ValueError, KeyError) as e:  # a missing or truncated file, per orbax's layer
     _drop_closed_loop_noise()
@@ -192,8 +190,7 @@ def restore(manager: ocp.CheckpointManager, abstract_state: GANState,
               'it is the only one; delete it to start over')
     raise UserError(f'Checkpoint {manager.directory / str(step)} cannot be read, it is corrupt '
                     f'or incomplete ({type(e).__name__}: {_brief(e)}); {advice}.') from e
-  rollbacks = restored.meta['rollbacks'] if 'meta' in args else 0
-  return restored.state, rollbacks
+  return restored.state, restored.meta['rollbacks']
 
 
 def abstract_state(config: ml_collections.ConfigDict, generator: nn.Module,

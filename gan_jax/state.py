@@ -31,10 +31,14 @@ class GANState:
   d_batch_stats: PyTree  # the discriminator's spectral norm power-iteration vectors
 
 
-def create_optimizers(
-    config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation, ...]:
-  """Adam for each network, with its own learning rate (TTUR: Heusel et al., 2017)."""
-  return tuple(optax.adam(opt.learning_rate, b1=opt.b1, b2=opt.b2)
+def create_optimizers(config: ml_collections.ConfigDict, learning_rate_scale: float = 1.0
+                      ) -> tuple[optax.GradientTransformation, ...]:
+  """Adam for each network, with its own learning rate (TTUR: Heusel et al., 2017).
+
+  `learning_rate_scale` multiplies both rates (divergence rollbacks lower them); Adam keeps
+  no learning rate in its state, so the state fits whatever the scale.
+  """
+  return tuple(optax.adam(learning_rate_scale * opt.learning_rate, b1=opt.b1, b2=opt.b2)
                for opt in (config.g_optimizer, config.d_optimizer))
 
 

@@ -5,7 +5,6 @@
 real batches are split on their batch axis, gradients and metrics are averaged
 with `lax.pmean`. The same code runs on one CPU, eight GPUs or a TPU pod.
 """
-import copy
 import math
 import signal
 import threading
@@ -204,19 +203,6 @@ def _diverged_error(problem: str, last_good: int | None, rollbacks: int) -> User
   return UserError(f'{problem}; {kept}. {advice}.')
 
 
-def _optimizers(config: ml_collections.ConfigDict,
-                rollbacks: int) -> tuple[optax.GradientTransformation, ...]:
-  """The optimizers, both learning rates scaled by rollback_lr_factor once per rollback.
-
-  Adam keeps no learning rate in its state, so the state of the unscaled optimizers fits.
-  """
-  if rollbacks:
-    config = copy.deepcopy(config)
-    for optimizer in (config.g_optimizer, config.d_optimizer):
-      optimizer.learning_rate *= config.rollback_lr_factor ** rollbacks
-  return create_optimizers(config)
-
-
 def _close_all(closers: Sequence[Callable[[], Any]], quiet: bool = False) -> None:
   """Calls every closer even if some fail, then raises the first failure.
 
@@ -291,8 +277,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if is_chief:
     checkpoints.write_config(workdir, config)
 
-  train_step = make_train_step(config, mesh, generator, discriminator,
-                               *_optimizers(config, rollbacks))
+  def make_step(rollbacks):  # each rollback lowers both learning rates
+    return make_train_step(config, mesh, generator, discriminator,
+                           *create_optimizers(config, config.rollback_lr_factor ** rollbacks))
+
+  train_step = make_step(rollbacks)
   sample = jax.jit(lambda state, z: generate(generator, state, z))
   grid_latents = models.sample_latents(jax.random.PRNGKey(config.seed + 1),
                                        (config.num_grid_samples, config.model.latent_dim),
@@ -329,8 +318,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
           # Back to the last good checkpoint, data position included, with smaller steps.
           rollbacks += 1
           state, data_iterator, _ = restore_or_init(manager.latest_step())
-          train_step = make_train_step(config, mesh, generator, discriminator,
-                                       *_optimizers(config, rollbacks))
+          train_step = make_step(rollbacks)
           logging.warning('%s; rollback %d/%d to step %d with the learning rates scaled by %g.',
                           problem, rollbacks, config.max_rollbacks, state.step,
                           config.rollback_lr_factor ** rollbacks)
