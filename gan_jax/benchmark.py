@@ -51,7 +51,7 @@ def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, sy
   """
   mesh = Mesh(jax.devices(), (train.AXIS,))
   configs.validate(config, mesh.size)
-  data_shape = input_pipeline.DATASETS[config.dataset].shape
+  data_shape = input_pipeline.data_shape(config)
   generator, discriminator = models.build(config, data_shape)
   g_tx, d_tx = create_optimizers(config)
   state = init_state(config, mesh, generator, discriminator, g_tx, d_tx, data_shape)

@@ -220,7 +220,7 @@ def load(workdir: str, step: int | None = None) -> Loaded:
   config = read_config(workdir)
   if config is None:
     raise UserError(f'{workdir} has no {CONFIG_FILE}: is it a gan_jax workdir?')
-  data_shape = input_pipeline.DATASETS[config.dataset].shape
+  data_shape = input_pipeline.data_shape(config)
   generator, discriminator = models.build(config, data_shape)
   manager = create_manager(workdir)
   if manager.latest_step() is None:

@@ -24,6 +24,7 @@ def default() -> ml_collections.ConfigDict:
       data_dir='',  # where tfds keeps the prepared array_record files; '' is ~/tensorflow_datasets
       num_threads=2,  # grain reader threads per host
       prefetch=8,  # batches grain prepares ahead
+      image_size=0,  # > 0 resizes images to this side (bilinear, as torchvision's Resize)
   ))
   config.model = ml_collections.ConfigDict(dict(
       name='dcgan',  # one of models.MODELS
@@ -34,6 +35,11 @@ def default() -> ml_collections.ConfigDict:
       g_batch_norm=True,  # batch norm in the generator
       sync_batch_norm=False,  # batch statistics over all devices instead of per device
       spectral_norm=False,  # spectral normalization of every discriminator layer
+      d_batch_norm=False,  # batch norm in the discriminator (DCGAN's; not with gradient_penalty)
+      # How DCGAN convolutions run (layers.py): 'auto' (matmuls on CPU, XLA's conv
+      # elsewhere), 'matmul' or 'xla'. The same function and parameters either way.
+      conv_implementation='auto',
+      compute_dtype='float32',  # or 'bfloat16': mixed precision, float32 parameters
   ))
   config.loss = 'non_saturating'  # one of losses.LOSSES
   config.gradient_penalty = 0.0  # lambda of the WGAN-GP penalty; 0 turns it off
@@ -130,6 +136,7 @@ _BOUNDS = (
       'keep_checkpoints', 'num_grid_samples', 'model.latent_dim', 'model.width',
       'g_optimizer.learning_rate', 'd_optimizer.learning_rate'), lambda v: v > 0, 'positive'),
     (('gradient_penalty', 'model.mlp_layers', 'data.num_threads', 'data.prefetch',
+      'data.image_size',
       'max_rollbacks'), lambda v: v >= 0, '>= 0'),
     (('rollback_lr_factor',), lambda v: 0 < v <= 1, 'in (0, 1]'),
     # grain's shuffle takes 32-bit seeds.
@@ -175,7 +182,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   other field; names must be known, and the batch must split over `num_devices`.
   """
   # Imported here: the registries live beside what they name, and they import this module's error.
-  from gan_jax import input_pipeline, losses, models  # pylint: disable=g-import-not-at-top
+  from gan_jax import input_pipeline, layers, losses, models  # pylint: disable=g-import-not-at-top
 
   fields = _leaves(config, default())
   for names, holds, requirement in _BOUNDS:
@@ -184,10 +191,19 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
         raise UserError(f'config.{name} must be {requirement}, got {fields[name]!r}.')
   for name, valid in (('dataset', input_pipeline.DATASETS), ('model.name', models.MODELS),
                       ('model.latent_prior', models.LATENT_PRIORS), ('loss', losses.LOSSES),
+                      ('model.conv_implementation', layers.IMPLEMENTATIONS),
+                      ('model.compute_dtype', ('float32', 'bfloat16')),
                       ('on_divergence', ('stop', 'rollback'))):
     if fields[name] not in valid:
       raise unknown_name_error(f'config.{name}', fields[name], valid)
+  if config.model.d_batch_norm and config.gradient_penalty:
+    raise UserError('config.gradient_penalty needs a discriminator without batch norm (the '
+                    'penalty is per example, batch norm mixes examples): set '
+                    '--config.model.d_batch_norm=False or --config.gradient_penalty=0.')
   if config.batch_size % num_devices:
     raise UserError(f'config.batch_size={config.batch_size} does not divide over {num_devices} '
                     f'devices; use a multiple of {num_devices}.')
-  models.check_data_shape(config, input_pipeline.DATASETS[config.dataset].shape)
+  if config.data.image_size and input_pipeline.DATASETS[config.dataset].kind != 'image':
+    raise UserError(f'config.data.image_size resizes images, but dataset {config.dataset!r} '
+                    'holds points; set it to 0.')
+  models.check_data_shape(config, input_pipeline.data_shape(config))

@@ -10,6 +10,7 @@ from typing import NamedTuple
 import grain
 import ml_collections
 import numpy as np
+from PIL import Image
 
 from gan_jax import idx_dataset
 from gan_jax.errors import UserError, unknown_name_error
@@ -33,6 +34,23 @@ def _info(name: str) -> DatasetInfo:
   if name not in DATASETS:
     raise unknown_name_error('dataset', name, DATASETS)
   return DATASETS[name]
+
+
+def data_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
+  """The shape of one training example: the data set's, with images resized to
+  config.data.image_size when it is set."""
+  shape = _info(config.dataset).shape
+  if config.data.image_size:
+    return (config.data.image_size, config.data.image_size) + shape[2:]
+  return shape
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+  """Resizes uint8 images [N, H, W, C] to [N, size, size, C], bilinear as torchvision's Resize."""
+  squeeze = images.shape[-1] == 1  # PIL takes grey images as 2-D arrays
+  resized = [np.asarray(Image.fromarray(image[..., 0] if squeeze else image)
+                        .resize((size, size), Image.Resampling.BILINEAR)) for image in images]
+  return np.stack(resized)[..., None] if squeeze else np.stack(resized)
 
 
 def toy_modes(name: str) -> tuple[np.ndarray, float]:
@@ -91,7 +109,10 @@ def create_dataset(config: ml_collections.ConfigDict, process_index: int = 0,
     # This host's shard, read in one batched call and held in memory (47 MB for all of
     # Fashion-MNIST): reading records one at a time costs ~4x more, every step.
     examples = source.__getitems__(range(process_index, len(source), process_count))
-    ds = (grain.MapDataset.source(np.stack([example['image'] for example in examples]))
+    images = np.stack([example['image'] for example in examples])
+    if config.data.image_size:
+      images = _resize(images, config.data.image_size)
+    ds = (grain.MapDataset.source(images)
           .shuffle(seed=config.seed)
           .repeat()  # reshuffled every epoch
           .batch(host_batch_size, drop_remainder=True)

@@ -4,11 +4,13 @@ Everything downstream calls `generator.apply(variables, z, train=...)` and
 `discriminator.apply(variables, x, train=...)`. Discriminators return logits [B];
 the loss applies the sigmoid where it has one. `train=True` is the network's own
 training pass: batch norm uses batch statistics and spectral norm advances its
-power iteration (both kept in the 'batch_stats' collection).
+power iteration (both kept in the 'batch_stats' collection). `dtype` is the
+computation dtype (bfloat16 for mixed precision); parameters stay float32, and
+outputs are float32 so losses and images are computed at full precision.
 """
 import functools
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
@@ -46,14 +48,15 @@ class MLPGenerator(nn.Module):
   width: int = 256
   num_layers: int = 3
   tanh_output: bool = True  # images live in [-1, 1]; toy points are unbounded
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
     del train  # no batch norm: the same function in both modes
     x = z
     for _ in range(self.num_layers):
-      x = nn.relu(nn.Dense(self.width)(x))
-    x = nn.Dense(math.prod(self.data_shape))(x)
+      x = nn.relu(nn.Dense(self.width, dtype=self.dtype)(x))
+    x = nn.Dense(math.prod(self.data_shape), dtype=self.dtype)(x).astype(jnp.float32)
     if self.tanh_output:
       x = jnp.tanh(x)
     return x.reshape((z.shape[0],) + tuple(self.data_shape))
@@ -64,14 +67,16 @@ class MLPDiscriminator(nn.Module):
   width: int = 256
   num_layers: int = 3
   spectral_norm: bool = False
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     x = x.reshape((x.shape[0], -1))
     for _ in range(self.num_layers):
-      x = nn.leaky_relu(_maybe_spectral_norm(nn.Dense(self.width), self.spectral_norm, x, train),
-                        0.2)
-    return _maybe_spectral_norm(nn.Dense(1), self.spectral_norm, x, train)[:, 0]
+      dense = nn.Dense(self.width, dtype=self.dtype)
+      x = nn.leaky_relu(_maybe_spectral_norm(dense, self.spectral_norm, x, train), 0.2)
+    logits = _maybe_spectral_norm(nn.Dense(1, dtype=self.dtype), self.spectral_norm, x, train)
+    return logits[:, 0].astype(jnp.float32)
 
 
 def dcgan_base_size(image_size: int) -> int | None:
@@ -94,6 +99,8 @@ class DCGANGenerator(nn.Module):
   width: int = 64
   batch_norm: bool = True
   batch_norm_axis: str | None = None  # 'data' for statistics over all devices
+  conv_implementation: layers.Implementation = 'auto'
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
@@ -101,9 +108,9 @@ class DCGANGenerator(nn.Module):
     base = dcgan_base_size(height)
     doublings = int(math.log2(height // base))
     norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
-                             axis_name=self.batch_norm_axis if train else None)
+                             axis_name=self.batch_norm_axis if train else None, dtype=self.dtype)
     features = self.width * 2 ** (doublings - 1)
-    x = nn.Dense(base * base * features, use_bias=not self.batch_norm)(z)
+    x = nn.Dense(base * base * features, use_bias=not self.batch_norm, dtype=self.dtype)(z)
     x = x.reshape((z.shape[0], base, base, features))
     for i in range(doublings):
       if self.batch_norm:
@@ -112,43 +119,61 @@ class DCGANGenerator(nn.Module):
       last = i == doublings - 1
       features = channels if last else features // 2
       x = layers.UpConv(features, use_bias=last or not self.batch_norm,
+                        implementation=self.conv_implementation, dtype=self.dtype,
                         kernel_init=_dcgan_init)(x)
-    return jnp.tanh(x)
+    return jnp.tanh(x.astype(jnp.float32))
 
 
 class DCGANDiscriminator(nn.Module):
   """DCGAN discriminator: stride-2 4x4 convolutions with leaky ReLU, then one logit.
 
   The mirror image of DCGANGenerator: 64x64x3 -> 32x32x64 -> ... -> 4x4x512 -> logit.
-  No batch norm, so the WGAN-GP penalty stays per example and spectral norm suffices.
+  Without batch norm by default, so the WGAN-GP penalty stays per example and spectral
+  norm suffices. `batch_norm=True` is Radford et al.'s and PyTorch's discriminator (batch
+  norm after every convolution but the first).
   """
   width: int = 64
   spectral_norm: bool = False
+  batch_norm: bool = False
+  batch_norm_axis: str | None = None
+  conv_implementation: layers.Implementation = 'auto'
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     base = dcgan_base_size(x.shape[1])
     features = self.width
     while x.shape[1] > base:
-      conv = nn.Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
-                     kernel_init=_dcgan_init)
-      x = nn.leaky_relu(_maybe_spectral_norm(conv, self.spectral_norm, x, train), 0.2)
+      normalize = self.batch_norm and features > self.width
+      conv = layers.DownConv(features, use_bias=not normalize,
+                             implementation=self.conv_implementation, dtype=self.dtype,
+                             kernel_init=_dcgan_init)
+      x = _maybe_spectral_norm(conv, self.spectral_norm, x, train)
+      if normalize:
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
+                         axis_name=self.batch_norm_axis if train else None)(x)
+      x = nn.leaky_relu(x, 0.2)
       features *= 2
     x = x.reshape((x.shape[0], -1))
-    return _maybe_spectral_norm(nn.Dense(1), self.spectral_norm, x, train)[:, 0]
+    logits = _maybe_spectral_norm(nn.Dense(1, dtype=self.dtype), self.spectral_norm, x, train)
+    return logits[:, 0].astype(jnp.float32)
 
 
 def _build_mlp(config, data_shape):
   model = config.model
-  return (MLPGenerator(data_shape, model.width, model.mlp_layers, tanh_output=len(data_shape) > 1),
-          MLPDiscriminator(model.width, model.mlp_layers, model.spectral_norm))
+  dtype = jnp.dtype(model.compute_dtype)
+  return (MLPGenerator(data_shape, model.width, model.mlp_layers, tanh_output=len(data_shape) > 1,
+                       dtype=dtype),
+          MLPDiscriminator(model.width, model.mlp_layers, model.spectral_norm, dtype=dtype))
 
 
 def _build_dcgan(config, data_shape):
   model = config.model
-  return (DCGANGenerator(data_shape, model.width, model.g_batch_norm,
-                         'data' if model.sync_batch_norm else None),
-          DCGANDiscriminator(model.width, model.spectral_norm))
+  axis = 'data' if model.sync_batch_norm else None
+  common = dict(conv_implementation=model.conv_implementation,
+                dtype=jnp.dtype(model.compute_dtype))
+  return (DCGANGenerator(data_shape, model.width, model.g_batch_norm, axis, **common),
+          DCGANDiscriminator(model.width, model.spectral_norm, model.d_batch_norm, axis, **common))
 
 
 MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {

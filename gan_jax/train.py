@@ -51,7 +51,8 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
   `real` holds config.n_critic global batches stacked on a leading axis,
   [n_critic, batch_size, ...], sharded over the mesh on the batch axis. The step
   makes n_critic discriminator updates (a fresh real batch and fresh latents each,
-  the generator fixed), then one generator update (the discriminator fixed).
+  the generator fixed), then one generator update (the discriminator fixed) scored
+  on the fake batch of the last discriminator update.
   Latents are drawn for the global batch and sliced per device, so a run trains the
   same model on 1 or N devices (up to per-device batch-norm statistics).
   """
@@ -82,19 +83,22 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
       metrics['value_function'] = losses.value_function(real_logits, fake_logits)
     return metrics
 
-  def discriminator_update(state, carry, real, key):
+  def discriminator_update(carry, real, fake, alpha_key):
     d_params, d_opt_state, d_batch_stats = carry
-    z_key, alpha_key = jax.random.split(key)
-    fake, _ = run_generator(state.g_params, state.g_batch_stats, latents(z_key))
     fake = lax.stop_gradient(fake)
 
     def loss_fn(d_params):
-      # One pass over real and fake together: one update of the spectral-norm vectors.
-      logits, updates = discriminator.apply(
-          {'params': d_params, 'batch_stats': d_batch_stats}, jnp.concatenate([real, fake]),
-          train=True, mutable=['batch_stats'])
+      apply = lambda batch_stats, x: discriminator.apply(
+          {'params': d_params, 'batch_stats': batch_stats}, x, train=True, mutable=['batch_stats'])
+      if config.model.d_batch_norm:
+        # Batch norm normalises real and fake batches apart, as in DCGAN.
+        real_logits, updates = apply(d_batch_stats, real)
+        fake_logits, updates = apply(updates['batch_stats'], fake)
+      else:
+        # One pass over real and fake together: one update of the spectral-norm vectors.
+        logits, updates = apply(d_batch_stats, jnp.concatenate([real, fake]))
+        real_logits, fake_logits = jnp.split(logits, 2)
       new_batch_stats = updates.get('batch_stats', {})
-      real_logits, fake_logits = jnp.split(logits, 2)
       d_loss = loss.discriminator(real_logits, fake_logits)
       metrics = {'d_loss': d_loss, **logit_metrics(real_logits, fake_logits)}
       if penalty_weight:
@@ -114,34 +118,40 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
     d_params = optax.apply_updates(d_params, updates)
     return (d_params, d_opt_state, lax.pmean(d_batch_stats, AXIS)), metrics
 
-  def generator_update(state, d_params, d_batch_stats, key):
-    z = latents(key)
+  def generator_update(state, d_params, d_batch_stats, fake, generator_vjp):
+    def loss_fn(fake):
+      # D as in its own updates (batch statistics); its state changes are dropped.
+      fake_logits, _ = discriminator.apply({'params': d_params, 'batch_stats': d_batch_stats},
+                                           fake, train=True, mutable=['batch_stats'])
+      return loss.generator(fake_logits)
 
-    def loss_fn(g_params):
-      fake, g_batch_stats = run_generator(g_params, state.g_batch_stats, z)
-      fake_logits = discriminator.apply({'params': d_params, 'batch_stats': d_batch_stats},
-                                        fake, train=False)
-      return loss.generator(fake_logits), g_batch_stats
-
-    (g_loss, g_batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        _per_device(state.g_params))
-    grads = lax.pmean(grads, AXIS)
+    g_loss, fake_grads = jax.value_and_grad(loss_fn)(fake)
+    grads = lax.pmean(generator_vjp(fake_grads)[0], AXIS)
     updates, g_opt_state = g_tx.update(grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
     metrics = {'g_loss': lax.pmean(g_loss, AXIS), 'g_grad_norm': optax.tree.norm(grads)}
-    return g_params, g_opt_state, lax.pmean(g_batch_stats, AXIS), metrics
+    return g_params, g_opt_state, metrics
 
   def step(state: GANState, real: jax.Array):
-    keys = jax.random.split(jax.random.fold_in(state.key, state.step), config.n_critic + 1)
+    keys = jax.random.split(jax.random.fold_in(state.key, state.step), 2 * config.n_critic)
+    z_keys, alpha_keys = keys[:config.n_critic], keys[config.n_critic:]
+    # The last critic update and the generator update share one generator pass, as in
+    # DCGAN's reference: its VJP is kept for the generator's gradient.
+    fake, generator_vjp, g_batch_stats = jax.vjp(
+        lambda g_params: run_generator(g_params, state.g_batch_stats, latents(z_keys[-1])),
+        _per_device(state.g_params), has_aux=True)
     # A Python loop, unrolled at trace time: inside an XLA while loop (lax.scan) XLA:CPU runs
     # the convolutions over 10x slower. n_critic is small, so compile time stays moderate.
     carry, d_metrics = (state.d_params, state.d_opt_state, state.d_batch_stats), []
     for i in range(config.n_critic):
-      carry, metrics = discriminator_update(state, carry, real[i], keys[i])
+      fake_i = (fake if i == config.n_critic - 1 else
+                run_generator(state.g_params, state.g_batch_stats, latents(z_keys[i]))[0])
+      carry, metrics = discriminator_update(carry, real[i], fake_i, alpha_keys[i])
       d_metrics.append(metrics)
     d_params, d_opt_state, d_batch_stats = carry
-    g_params, g_opt_state, g_batch_stats, g_metrics = generator_update(
-        state, d_params, d_batch_stats, keys[-1])
+    g_params, g_opt_state, g_metrics = generator_update(state, d_params, d_batch_stats, fake,
+                                                        generator_vjp)
+    g_batch_stats = lax.pmean(g_batch_stats, AXIS)
     new_state = state.replace(
         step=state.step + 1, g_params=g_params, d_params=d_params, g_opt_state=g_opt_state,
         d_opt_state=d_opt_state, g_batch_stats=g_batch_stats, d_batch_stats=d_batch_stats)
@@ -246,7 +256,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """
   mesh = Mesh(jax.devices(), (AXIS,))
   configs.validate(config, mesh.size)
-  data_shape = input_pipeline.DATASETS[config.dataset].shape
+  data_shape = input_pipeline.data_shape(config)
   generator, discriminator = models.build(config, data_shape)
   is_chief = jax.process_index() == 0
 

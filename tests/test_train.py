@@ -190,7 +190,7 @@ def test_config_errors_before_compiling(overrides, message):
 
 def test_unknown_preset_lists_valid_ones():
   with pytest.raises(UserError, match='cpu, smoke'):
-    load_experiment(EXPERIMENTS[0], 'gpu')
+    load_experiment(os.path.join(os.path.dirname(EXPERIMENTS[0]), 'ns_gan.py'), 'gpu')
 
 
 def test_main_rejects_a_mistyped_field_before_running(tmp_path):

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Times gan_jax against the PyTorch DCGAN peer at several batch sizes; prints one table.
+#
+#   bash benchmarks/compare.sh [BATCH_SIZE ...]
+#   STEPS=50 VARIANTS="eager compile" bash benchmarks/compare.sh 64 256
+#
+# For each batch size it runs `python -m gan_jax.benchmark --config experiments/dcgan64.py`
+# with --synthetic (the step alone) and without (the real input pipeline), then
+# benchmarks/pytorch_dcgan.py for each PyTorch variant. Every run's JSON line is appended to
+# benchmarks/results/<date>-<host or device>.jsonl, and benchmarks/table.py prints the
+# markdown table of this run. A run that fails is recorded as failed and the rest go on.
+#
+# PyTorch lives in its own virtual environment, never in the project's: $TORCH_VENV is
+# created on first use with `pip install torch` (or $TORCH_WHEEL; on a CPU machine a local
+# CPU wheel in $TORCH_WHEEL_DIR is preferred to PyPI's much larger CUDA build).
+#
+# Environment (defaults in brackets):
+#   PYTHON          the project's Python, with gan_jax installed [python]
+#   TORCH_VENV      [$HOME/.venvs/gan_jax_torch]
+#   TORCH_WHEEL     a torch wheel file to install instead of `pip install torch`
+#   TORCH_WHEEL_DIR where to look for a CPU torch wheel on CPU machines [/opt/wheels]
+#   BATCH_SIZES     if no arguments [CPU: "16 64"; GPU: "64 256 1024"]
+#   STEPS, WARMUP   timed and untimed steps per run [20, 2]
+#   VARIANTS        PyTorch variants, "" for none [eager channels_last bf16 compile
+#                   fastest; on a CPU without bf16 instructions bf16 and fastest are left
+#                   out: emulated bf16 is tens of times slower there]
+#   JAX_INPUTS      gan_jax inputs, "" for none ["synthetic real"]
+#   CONFIG          gan_jax config [experiments/dcgan64.py]
+#   TORCH_THREADS   passed as --threads to the PyTorch script [torch's default]
+#   RUN_TIMEOUT     seconds before one run is stopped and recorded as failed [0: none]
+#   RESULTS         the .jsonl to append to [benchmarks/results/<date>-<host or device>.jsonl]
+set -uo pipefail  # No -e: a failed run is recorded, not fatal.
+
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python}
+TORCH_VENV=${TORCH_VENV:-$HOME/.venvs/gan_jax_torch}
+TORCH_WHEEL_DIR=${TORCH_WHEEL_DIR:-/opt/wheels}
+STEPS=${STEPS:-20}
+WARMUP=${WARMUP:-2}
+JAX_INPUTS=${JAX_INPUTS-synthetic real}  # Set but empty: no gan_jax runs.
+CONFIG=${CONFIG:-experiments/dcgan64.py}
+RUN_TIMEOUT=${RUN_TIMEOUT:-0}
+
+die() { echo "compare.sh: $*" >&2; exit 1; }
+
+# Which accelerator JAX sees decides the device and the default batch sizes.
+device_info=$("$PYTHON" -c 'import jax; d = jax.devices()[0]
+print(d.platform, d.device_kind, sep="\n")') ||
+  die "cannot import jax with $PYTHON (set PYTHON to the project's Python)"
+platform=$(sed -n 1p <<<"$device_info")
+device_kind=$(sed -n 2p <<<"$device_info")
+case $platform in
+  gpu) torch_device=cuda; default_batches="64 256 1024" ;;
+  cpu) torch_device=cpu; default_batches="16 64" ;;
+  *) die "unsupported JAX platform '$platform' (the PyTorch peer runs on cpu or cuda)" ;;
+esac
+if (($#)); then batch_sizes="$*"; else batch_sizes=${BATCH_SIZES:-$default_batches}; fi
+if [[ -z ${VARIANTS+set} ]]; then  # Set but empty: no PyTorch runs.
+  VARIANTS="eager channels_last bf16 compile fastest"
+  if [[ $torch_device == cpu ]] && ! grep -qE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null; then
+    VARIANTS="eager channels_last compile"
+    echo "compare.sh: this CPU has no bf16 instructions; skipping bf16 and fastest" \
+      "(set VARIANTS to run them)" >&2
+  fi
+fi
+
+# PyTorch in its own virtual environment.
+torch_python=$TORCH_VENV/bin/python
+if ! "$torch_python" -c 'import torch' 2>/dev/null; then
+  echo "compare.sh: installing PyTorch into $TORCH_VENV" >&2
+  "$PYTHON" -m venv "$TORCH_VENV" || die "cannot create a virtual environment at $TORCH_VENV"
+  if [[ -z ${TORCH_WHEEL:-} && $torch_device == cpu ]]; then
+    py_tag=$("$PYTHON" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
+    TORCH_WHEEL=$(ls "$TORCH_WHEEL_DIR"/torch-*+cpu-"$py_tag"-*.whl 2>/dev/null |
+      sort -V | tail -n1)
+  fi
+  # numpy only silences torch's import-time warning.
+  "$torch_python" -m pip install --quiet "${TORCH_WHEEL:-torch}" numpy \
+    || die "pip could not install ${TORCH_WHEEL:-torch} into $TORCH_VENV"
+fi
+torch_version=$("$torch_python" -c 'import torch; print(torch.__version__)') \
+  || die "torch does not import in $TORCH_VENV"
+
+# One results file per day and host (or GPU); each run starts with a meta line.
+if [[ $torch_device == cuda ]]; then
+  tag=$device_kind
+else
+  tag=$(hostname -s 2>/dev/null || hostname)
+fi
+tag=$(tr -c 'A-Za-z0-9._\n-' '-' <<<"$tag")
+RESULTS=${RESULTS:-benchmarks/results/$(date +%Y-%m-%d)-$tag.jsonl}
+mkdir -p "$(dirname "$RESULTS")"
+"$PYTHON" - "$RESULTS" "$device_kind" "$torch_version" "$STEPS" "$WARMUP" <<'EOF'
+import datetime, json, socket, sys
+import jax
+path, device_kind, torch_version, steps, warmup = sys.argv[1:]
+if device_kind == 'cpu':  # JAX says only 'cpu': name the model, as pytorch_dcgan.py does.
+  try:
+    with open('/proc/cpuinfo') as f:
+      model = next((l.split(':', 1)[1].strip() for l in f if l.startswith('model name')), '')
+  except OSError:
+    model = ''
+  device_kind = f'cpu ({model})' if model else device_kind
+meta = {'meta': True, 'date': datetime.datetime.now().isoformat(timespec='seconds'),
+        'host': socket.gethostname(), 'device_kind': device_kind,
+        'jax_version': jax.__version__, 'torch_version': torch_version,
+        'steps': int(steps), 'warmup': int(warmup)}
+with open(path, 'a') as f:
+  f.write(json.dumps(meta) + '\n')
+EOF
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# run_one FRAMEWORK VARIANT BATCH COMMAND...: appends the command's JSON line, tagged, to
+# $RESULTS; or, when it fails or prints none, a {"failed": true, ...} line.
+run_one() {
+  local framework=$1 variant=$2 batch=$3
+  shift 3
+  echo "compare.sh: $framework $variant, batch $batch" >&2
+  local line='' status=0
+  timeout "$RUN_TIMEOUT" "$@" >"$tmp/out" 2>"$tmp/err" || status=$?
+  if ((status == 0)); then line=$(grep '^{' "$tmp/out" | tail -n 1); fi
+  if [[ -z $line ]]; then
+    echo "compare.sh: $framework $variant at batch $batch failed (exit $status):" >&2
+    tail -n 5 "$tmp/err" | sed 's/^/    /' >&2
+  fi
+  "$PYTHON" - "$RESULTS" "$framework" "$variant" "$batch" "$status" "$line" "$tmp/err" <<'EOF'
+import json, sys
+path, framework, variant, batch, status, line, err = sys.argv[1:]
+try:
+  record = json.loads(line)
+except ValueError:
+  with open(err, errors='replace') as f:
+    tail = [l.strip() for l in f if l.strip()][-1:]
+  reason = 'timed out' if status in ('124', '137') else (tail[0] if tail else f'exit {status}')
+  record = {'failed': True, 'global_batch': int(batch), 'error': reason[:300]}
+record.setdefault('framework', framework)
+record.setdefault('variant', variant)
+with open(path, 'a') as f:
+  f.write(json.dumps(record) + '\n')
+EOF
+}
+
+torch_args=()
+if [[ -n ${TORCH_THREADS:-} ]]; then torch_args+=(--threads "$TORCH_THREADS"); fi
+for batch in $batch_sizes; do
+  for input in $JAX_INPUTS; do
+    case $input in
+      synthetic) run_one gan_jax synthetic "$batch" "$PYTHON" -m gan_jax.benchmark \
+          --config "$CONFIG" --config.batch_size="$batch" --synthetic \
+          --steps "$STEPS" --warmup "$WARMUP" ;;
+      real) run_one gan_jax 'real input' "$batch" "$PYTHON" -m gan_jax.benchmark \
+          --config "$CONFIG" --config.batch_size="$batch" \
+          --steps "$STEPS" --warmup "$WARMUP" ;;
+      *) die "unknown JAX_INPUTS entry '$input' (synthetic or real)" ;;
+    esac
+  done
+  for variant in $VARIANTS; do
+    run_one pytorch "$variant" "$batch" "$torch_python" benchmarks/pytorch_dcgan.py \
+      --variant "$variant" --batch_size "$batch" --steps "$STEPS" --warmup "$WARMUP" \
+      --device "$torch_device" "${torch_args[@]}"
+  done
+done
+
+echo "compare.sh: results in $RESULTS" >&2
+"$PYTHON" benchmarks/table.py "$RESULTS"
