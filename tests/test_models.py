@@ -39,6 +39,16 @@ def test_dcgan64_matches_pytorch_reference_parameter_counts():
   assert _count(d_vars['params']) == d_weights + 64 + 128 + 256 + 512 + 1
 
 
+def test_dcgan64_batch_norm_discriminator_matches_pytorch_reference():
+  # pytorch/examples' D: bias-free convs, batch norm after all but the first (scale + bias).
+  # Ours keeps a bias where no batch norm follows: the first conv (+64) and the final Dense (+1).
+  _, discriminator = models.build(_config(width=64, d_batch_norm=True), (64, 64, 3))
+  d_vars = jax.eval_shape(discriminator.init, jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 3)))
+  d_weights = 16 * (3 * 64 + 64 * 128 + 128 * 256 + 256 * 512 + 512 * 1)
+  assert _count(d_vars['params']) == d_weights + 64 + 1 + 2 * (128 + 256 + 512)
+  assert _count(d_vars['batch_stats']) == 2 * (128 + 256 + 512)  # running mean and variance
+
+
 @pytest.mark.parametrize('shape', [(28, 28, 1), (32, 32, 3), (64, 64, 3)])
 def test_dcgan_generator_makes_images_in_tanh_range(shape):
   generator, discriminator = models.build(_config(width=8, latent_dim=16), shape)

@@ -86,6 +86,25 @@ def test_step_changes_both_networks_and_reports_metrics():
                              metrics['d_real_logit'] - metrics['d_fake_logit'], rtol=1e-5)
 
 
+@pytest.mark.parametrize('overrides', [
+    {'model.compute_dtype': 'bfloat16'},  # mixed precision
+    {'model.d_batch_norm': True, 'model.conv_implementation': 'xla'},  # DCGAN's D, XLA convs
+])
+def test_dcgan_step_variants_keep_float32_params_and_finite_metrics(overrides, tiny_fashion):
+  config = load_experiment(os.path.join(os.path.dirname(__file__), '..', 'experiments',
+                                        'ns_gan.py'), 'smoke')
+  config.data.manual_dir, config.data.data_dir = tiny_fashion
+  config.update_from_flattened_dict(overrides)
+  old, new, metrics = _one_step(config)
+  for name in ('g_params', 'd_params'):
+    before, after = jax.tree.leaves(getattr(old, name)), jax.tree.leaves(getattr(new, name))
+    assert all(p.dtype == np.float32 and np.all(np.isfinite(p)) for p in after), name
+    assert not all(np.array_equal(a, b) for a, b in zip(before, after)), name
+  assert all(np.isfinite(value) for value in jax.device_get(metrics).values())
+  if config.model.d_batch_norm:
+    assert jax.tree.leaves(new.d_batch_stats)  # its running averages live in the state
+
+
 _DATA_PARALLEL_SCRIPT = r'''
 import jax
 jax.config.update('jax_num_cpu_devices', 4)
@@ -180,6 +199,7 @@ def test_sample_cli_writes_images_in_unit_range(tmp_path, tiny_fashion):
     (dict(dataset='cifar'), 'fashion_mnist'),
     (dict(n_critic=0), 'n_critic'),
     (dict(batch_size=6), 'multiple of 4'),
+    (dict(gradient_penalty=10.0, model=dict(d_batch_norm=True)), 'batch norm'),
 ])
 def test_config_errors_before_compiling(overrides, message):
   config = configs.default()
