@@ -274,7 +274,19 @@ def run_benchmark(variant_name: str, batch_size: int, steps: int, warmup: int, n
   }
 
 
-def _positive(text: str) -> int:
+def select_device(name: str | None, threads: int | None) -> torch.device:
+  """The --device to run on (default: cuda if available, else cpu), with --threads set."""
+  if name is None:
+    name = 'cuda' if torch.cuda.is_available() else 'cpu'
+  if name == 'cuda' and not torch.cuda.is_available():
+    sys.exit(f'Error: --device=cuda but CUDA is not available to torch {torch.__version__} '
+             '(a CPU-only build, or no GPU or driver).')
+  if threads is not None:
+    torch.set_num_threads(threads)
+  return torch.device(name)
+
+
+def positive(text: str) -> int:
   value = int(text)
   if value < 1:
     raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
@@ -290,31 +302,25 @@ def _non_negative(text: str) -> int:
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])
-  parser.add_argument('--batch_size', type=_positive, default=64)
-  parser.add_argument('--steps', type=_positive, default=20, help='Timed iterations.')
+  parser.add_argument('--batch_size', type=positive, default=64)
+  parser.add_argument('--steps', type=positive, default=20, help='Timed iterations.')
   parser.add_argument('--warmup', type=_non_negative, default=2,
                       help='Untimed iterations (after the compiling one, for compile variants).')
-  parser.add_argument('--nc', type=_positive, default=1,
+  parser.add_argument('--nc', type=positive, default=1,
                       help='Image channels: 1 like gan_jax\'s Fashion-MNIST, 3 for RGB.')
   parser.add_argument('--image_size', type=int, default=64, choices=[64])
   parser.add_argument('--device', choices=['cpu', 'cuda'], default=None,
                       help='Default: cuda if available, else cpu.')
-  parser.add_argument('--threads', type=_positive, default=None,
+  parser.add_argument('--threads', type=positive, default=None,
                       help='torch.set_num_threads; default: leave torch\'s choice.')
   parser.add_argument('--variant', choices=list(VARIANTS), default='eager')
   parser.add_argument('--item_sync', action='store_true',
                       help='Also fetch the reference\'s five logged scalars per iteration.')
   args = parser.parse_args()
 
-  if args.device is None:
-    args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
-  if args.device == 'cuda' and not torch.cuda.is_available():
-    sys.exit(f'Error: --device=cuda but CUDA is not available to torch {torch.__version__} '
-             '(a CPU-only build, or no GPU or driver).')
-  if args.threads is not None:
-    torch.set_num_threads(args.threads)
   results = run_benchmark(args.variant, args.batch_size, args.steps, args.warmup, args.nc,
-                          args.image_size, torch.device(args.device), args.item_sync)
+                          args.image_size, select_device(args.device, args.threads),
+                          args.item_sync)
   print(json.dumps(results))
 
 

@@ -63,6 +63,8 @@ except ImportError:
   sys.exit('Error: PyTorch is not installed in this Python; run benchmarks/compare.sh (it '
            'installs torch in its own virtual environment) or `pip install torch` elsewhere.')
 
+from pytorch_dcgan import positive, select_device  # beside this file: its folder is on sys.path
+
 NZ = 100  # Latent size, the tutorial's noise_dim.
 IMAGE_SIZE = 28
 LR = 2e-4
@@ -277,13 +279,6 @@ def train(args: argparse.Namespace, device: torch.device) -> dict:
   }
 
 
-def _positive(text: str) -> int:
-  value = int(text)
-  if value < 1:
-    raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
-  return value
-
-
 def _positive_float(text: str) -> float:
   value = float(text)
   if not value > 0:
@@ -297,26 +292,19 @@ def main() -> None:
                       help='Wall-clock training budget, reading the data included.')
   parser.add_argument('--output', default='samples.npy',
                       help='The .npy file of float32 NHWC samples in [0, 1].')
-  parser.add_argument('--num_samples', type=_positive, default=10_000)
+  parser.add_argument('--num_samples', type=positive, default=10_000)
   parser.add_argument('--data_dir', default='/usr/share/datasets/fashion-mnist',
                       help=f'Folder holding {TRAIN_FILE}.')
-  parser.add_argument('--batch_size', type=_positive, default=64)
-  parser.add_argument('--sample_batch_size', type=_positive, default=500)
+  parser.add_argument('--batch_size', type=positive, default=64)
+  parser.add_argument('--sample_batch_size', type=positive, default=500)
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--device', choices=['cpu', 'cuda'], default=None,
                       help='Default: cuda if available, else cpu.')
-  parser.add_argument('--threads', type=_positive, default=None,
+  parser.add_argument('--threads', type=positive, default=None,
                       help='torch.set_num_threads; default: leave torch\'s choice.')
   args = parser.parse_args()
 
-  if args.device is None:
-    args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
-  if args.device == 'cuda' and not torch.cuda.is_available():
-    sys.exit(f'Error: --device=cuda but CUDA is not available to torch {torch.__version__} '
-             '(a CPU-only build, or no GPU or driver).')
-  if args.threads is not None:
-    torch.set_num_threads(args.threads)
-  print(json.dumps(train(args, torch.device(args.device))))
+  print(json.dumps(train(args, select_device(args.device, args.threads))))
 
 
 if __name__ == '__main__':

@@ -27,6 +27,7 @@ from gan_jax.errors import UserError
 from gan_jax.state import GANState, create_optimizers, create_state
 
 CONFIG_FILE = 'config.json'
+BEST_DIR = 'best_checkpoint'  # config.keep_best_checkpoint's one checkpoint
 # Fields that change the shapes of the state: a checkpoint cannot be resumed across them.
 SHAPE_FIELDS = ('dataset', 'model.name', 'model.latent_dim', 'model.width', 'model.mlp_layers',
                 'model.g_batch_norm', 'model.spectral_norm')
@@ -84,19 +85,24 @@ def start_over_if_config_changed(workdir: str, config: ml_collections.ConfigDict
     return
 
 
-def create_manager(workdir: str, keep: int | None = None) -> ocp.CheckpointManager:
-  """Orbax manager of WORKDIR/checkpoints/<step>.
+def create_manager(workdir: str, keep: int | None = None, best: bool = False,
+                   best_fn: Callable[[dict[str, Any]], float] | None = None
+                   ) -> ocp.CheckpointManager:
+  """Orbax manager of WORKDIR/checkpoints/<step>, or with `best` of WORKDIR/best_checkpoint/.
 
   Orbax writes each checkpoint into `<step>.orbax-checkpoint-tmp` and renames it when
   complete, so a killed run leaves at most a temporary directory, which it never reads.
   A training run's manager (`keep` given) keeps the last `keep` checkpoints and deletes
   such leftovers; a loader's (`keep=None`) changes nothing, since a run may be writing.
+  With `best_fn` (a score of the metrics passed to `save`, higher is better), the `keep`
+  best-scoring checkpoints are kept instead of the latest.
   """
   training = keep is not None
   return ocp.CheckpointManager(
-      os.path.abspath(os.path.join(workdir, 'checkpoints')),
+      os.path.abspath(os.path.join(workdir, BEST_DIR if best else 'checkpoints')),
       options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=training,
-                                           cleanup_tmp_directories=training))
+                                           cleanup_tmp_directories=training, best_fn=best_fn,
+                                           best_mode='max'))
 
 
 def _brief(error: Exception) -> str:
@@ -131,8 +137,10 @@ def _write_error(manager: ocp.CheckpointManager, error: Exception) -> UserError:
 
 
 def save(manager: ocp.CheckpointManager, state: GANState, data_iterator: grain.DatasetIterator,
-         rollbacks: int = 0) -> None:
+         rollbacks: int = 0, metrics: dict[str, Any] | None = None) -> None:
   """Saves the state, the data position and the divergence rollbacks so far at state.step.
+
+  `metrics` are what a best-keeping manager (`create_manager(best_fn=...)`) ranks by.
 
   The write finishes in the background; orbax reports a failed one (disk full, no
   permission) at the next save or `wait`, both of which raise it as a UserError.
@@ -140,7 +148,7 @@ def save(manager: ocp.CheckpointManager, state: GANState, data_iterator: grain.D
   try:
     manager.save(int(state.step), args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(data_iterator),
-        meta=ocp.args.JsonSave({'rollbacks': rollbacks})))
+        meta=ocp.args.JsonSave({'rollbacks': rollbacks})), metrics=metrics)
   except (OSError, ValueError) as e:  # tensorstore raises ValueError for I/O errors
     raise _write_error(manager, e) from e
 
@@ -215,16 +223,21 @@ class Loaded:
   data_shape: tuple[int, ...]
 
 
-def load(workdir: str, step: int | None = None) -> Loaded:
-  """Loads a workdir's config and its checkpoint at `step` (default: the latest)."""
+def load(workdir: str, step: int | None = None, best: bool = False) -> Loaded:
+  """Loads a workdir's config and its checkpoint at `step` (default: the latest).
+
+  With `best`, from WORKDIR/best_checkpoint/: the one that evaluated best during training
+  (config.keep_best_checkpoint).
+  """
   config = read_config(workdir)
   if config is None:
     raise UserError(f'{workdir} has no {CONFIG_FILE}: is it a gan_jax workdir?')
   data_shape = input_pipeline.data_shape(config)
   generator, discriminator = models.build(config, data_shape)
-  manager = create_manager(workdir)
+  manager = create_manager(workdir, best=best)
   if manager.latest_step() is None:
-    raise UserError(f'{workdir} has no checkpoint yet; train longer or check --workdir.')
+    raise UserError(f'{workdir} has no {"best " if best else ""}checkpoint yet; train longer '
+                    f'{"with config.keep_best_checkpoint " if best else ""}or check --workdir.')
   if step is not None:
     check_step(manager, step)
   mesh = Mesh(jax.devices(), ('data',))

@@ -53,6 +53,13 @@ def default() -> ml_collections.ConfigDict:
   config.checkpoint_every = 1000
   config.keep_checkpoints = 3
   config.num_grid_samples = 64  # the fixed latents of the sample grids
+  # Every eval_every steps (0: never), score eval_num_samples samples as gan_jax.evaluate
+  # does (FID, KID, precision/recall, ...; toy data: modes covered), logged with the metrics
+  # and in eval.jsonl. keep_best_checkpoint keeps the best-scoring one (lowest FID; toy data:
+  # most modes covered) in WORKDIR/best_checkpoint/.
+  config.eval_every = 0
+  config.eval_num_samples = 2000
+  config.keep_best_checkpoint = False
   # On NaN/Inf: 'stop', or 'rollback' to the last good checkpoint with both learning rates
   # multiplied by rollback_lr_factor, at most max_rollbacks times.
   config.on_divergence = 'stop'
@@ -136,7 +143,7 @@ _BOUNDS = (
       'keep_checkpoints', 'num_grid_samples', 'model.latent_dim', 'model.width',
       'g_optimizer.learning_rate', 'd_optimizer.learning_rate'), lambda v: v > 0, 'positive'),
     (('gradient_penalty', 'model.mlp_layers', 'data.num_threads', 'data.prefetch',
-      'data.image_size',
+      'data.image_size', 'eval_every',
       'max_rollbacks'), lambda v: v >= 0, '>= 0'),
     (('rollback_lr_factor',), lambda v: 0 < v <= 1, 'in (0, 1]'),
     # grain's shuffle takes 32-bit seeds.
@@ -182,7 +189,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   other field; names must be known, and the batch must split over `num_devices`.
   """
   # Imported here: the registries live beside what they name, and they import this module's error.
-  from gan_jax import input_pipeline, layers, losses, models  # pylint: disable=g-import-not-at-top
+  from gan_jax import evaluate, input_pipeline, layers, losses, models  # pylint: disable=g-import-not-at-top
 
   fields = _leaves(config, default())
   for names, holds, requirement in _BOUNDS:
@@ -196,6 +203,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
                       ('on_divergence', ('stop', 'rollback'))):
     if fields[name] not in valid:
       raise unknown_name_error(f'config.{name}', fields[name], valid)
+  if config.eval_num_samples < evaluate.MIN_SAMPLES:
+    raise UserError(f'config.eval_num_samples must be at least {evaluate.MIN_SAMPLES}, got '
+                    f'{config.eval_num_samples}.')
+  if config.keep_best_checkpoint and not config.eval_every:
+    raise UserError('config.keep_best_checkpoint ranks checkpoints by their evaluation: set '
+                    'config.eval_every too (e.g. --config.eval_every=1000).')
   if config.model.d_batch_norm and config.gradient_penalty:
     raise UserError('config.gradient_penalty needs a discriminator without batch norm (the '
                     'penalty is per example, batch norm mixes examples): set '

@@ -10,22 +10,27 @@ import sys
 
 from absl import app
 from absl import flags
+import flax.linen as nn
 import jax
 import numpy as np
 
 from gan_jax import checkpoints, models
 from gan_jax.errors import UserError
-from gan_jax.state import generate
+from gan_jax.state import GANState, generate
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string('workdir', None, 'A gan_jax training workdir.')
-flags.DEFINE_integer('num_samples', 10_000, 'How many samples to write.')
-flags.DEFINE_string('output', None, 'The .npy file to write.')
-flags.DEFINE_integer('seed', 0, 'Seed of the latents.')
-flags.DEFINE_integer('restore_step', None, 'Checkpoint step to load; default: the latest.')
-flags.DEFINE_alias('step', 'restore_step')
-flags.DEFINE_integer('batch_size', 500, 'Samples generated per call.')
-flags.mark_flags_as_required(['workdir', 'output'])
+# One compiled function for every state: the module is a static (hashable) argument and the
+# state a traced one, so the parameters are not baked into the program as constants.
+_generate = jax.jit(generate, static_argnums=0)
+
+
+def generate_samples(generator: nn.Module, state: GANState, latents: jax.Array,
+                     batch_size: int = 500) -> np.ndarray:
+  """G(latents), `batch_size` at a time: images float32 in [0, 1], points as they are."""
+  samples = np.concatenate([np.asarray(_generate(generator, state, latents[i:i + batch_size]))
+                            for i in range(0, len(latents), batch_size)]).astype(np.float32)
+  if samples.ndim == 4:  # tanh images in [-1, 1]
+    samples = np.clip((samples + 1.0) / 2.0, 0.0, 1.0)
+  return samples
 
 
 def sample(loaded: checkpoints.Loaded, num_samples: int, seed: int,
@@ -34,12 +39,22 @@ def sample(loaded: checkpoints.Loaded, num_samples: int, seed: int,
   config = loaded.config
   latents = models.sample_latents(jax.random.PRNGKey(seed), (num_samples, config.model.latent_dim),
                                   config.model.latent_prior)
-  generate_batch = jax.jit(lambda z: generate(loaded.generator, loaded.state, z))
-  samples = np.concatenate([np.asarray(generate_batch(latents[i:i + batch_size]))
-                            for i in range(0, num_samples, batch_size)]).astype(np.float32)
-  if samples.ndim == 4:  # tanh images in [-1, 1]
-    samples = np.clip((samples + 1.0) / 2.0, 0.0, 1.0)
-  return samples
+  return generate_samples(loaded.generator, loaded.state, latents, batch_size)
+
+
+FLAGS = flags.FLAGS
+
+
+def _define_flags() -> None:
+  """Defines the command's flags, only when it runs as a program: train imports this module."""
+  flags.DEFINE_string('workdir', None, 'A gan_jax training workdir.')
+  flags.DEFINE_integer('num_samples', 10_000, 'How many samples to write.')
+  flags.DEFINE_string('output', None, 'The .npy file to write.')
+  flags.DEFINE_integer('seed', 0, 'Seed of the latents.')
+  flags.DEFINE_integer('restore_step', None, 'Checkpoint step to load; default: the latest.')
+  flags.DEFINE_alias('step', 'restore_step')
+  flags.DEFINE_integer('batch_size', 500, 'Samples generated per call.')
+  flags.mark_flags_as_required(['workdir', 'output'])
 
 
 def main(argv):
@@ -57,4 +72,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

@@ -21,7 +21,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gan_jax import checkpoints, configs, input_pipeline, losses, models, writers
+from gan_jax import checkpoints, configs, evaluate, input_pipeline, losses, models, sample, writers
 from gan_jax.errors import UserError
 from gan_jax.state import GANState, create_optimizers, generate, init_state
 
@@ -231,6 +231,13 @@ def _close_all(closers: Sequence[Callable[[], Any]], quiet: bool = False) -> Non
     raise errors[0]
 
 
+def _evaluation_score(result: dict[str, Any]) -> float:
+  """Higher is better: -FID for images; toy data: modes covered, then high-quality share."""
+  if 'fid' in result:
+    return -result['fid']
+  return result['modes_covered'] + result['high_quality_share']  # the share is at most 1
+
+
 def save_samples(path: str, samples: np.ndarray, dataset: str) -> np.ndarray:
   """Saves a PNG of generated examples: a grid of images, or a scatter plot of 2-D points."""
   if samples.ndim == 4:
@@ -262,6 +269,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   checkpoints.start_over_if_config_changed(workdir, config)
   manager = checkpoints.create_manager(workdir, config.keep_checkpoints)
+  best_manager = (checkpoints.create_manager(workdir, 1, best=True, best_fn=_evaluation_score)
+                  if config.keep_best_checkpoint else None)
   dataset = input_pipeline.create_dataset(config, jax.process_index(), jax.process_count())
 
   def restore_or_init(step: int | None) -> tuple[GANState, Any, int]:
@@ -292,9 +301,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                            *create_optimizers(config, config.rollback_lr_factor ** rollbacks))
 
   train_step = make_step(rollbacks)
-  sample = jax.jit(lambda state, z: generate(generator, state, z))
+  generate_grid = jax.jit(lambda state, z: generate(generator, state, z))
   grid_latents = models.sample_latents(jax.random.PRNGKey(config.seed + 1),
                                        (config.num_grid_samples, config.model.latent_dim),
+                                       config.model.latent_prior)
+  eval_latents = models.sample_latents(jax.random.PRNGKey(config.seed + 2),
+                                       (config.eval_num_samples, config.model.latent_dim),
                                        config.model.latent_prior)
   data_sharding = NamedSharding(mesh, P(None, AXIS))
   writer = writers.MetricWriter(workdir, enabled=is_chief)
@@ -306,6 +318,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   stop = _StopOnSignal()
   # Whatever happens, finish the checkpoint in flight and the metrics written so far.
   closers = (stop.restore, lambda: checkpoints.wait(manager), manager.close, writer.close)
+  if best_manager:
+    closers += (lambda: checkpoints.wait(best_manager), best_manager.close)
   try:
     while step < config.num_steps:
       step += 1
@@ -341,9 +355,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         writer.write_scalars(step, {**values, **progress.update(step)})
       if writers.is_time(step, config.sample_every, config.num_steps) and is_chief:
         with progress.paused('sample'):
-          samples = np.asarray(jax.device_get(sample(state, grid_latents)))
+          samples = np.asarray(jax.device_get(generate_grid(state, grid_latents)))
           image = save_samples(f'{workdir}/samples/step_{step:06d}.png', samples, config.dataset)
           writer.write_images(step, {'samples': image})
+      if config.eval_every and writers.is_time(step, config.eval_every, config.num_steps):
+        with progress.paused('eval'):
+          result = evaluate.evaluate_samples(
+              sample.generate_samples(generator, state, eval_latents), config.dataset,
+              seed=config.seed, manual_dir=config.data.manual_dir, data_dir=config.data.data_dir)
+          if is_chief:
+            evaluate.append_result(workdir, {'step': step, **result})
+            writer.write_scalars(step, {f'eval_{name}': value for name, value in result.items()
+                                        if isinstance(value, (int, float))})
+          if best_manager:
+            checkpoints.save(best_manager, state, data_iterator, rollbacks, metrics=result)
       if save:
         with progress.paused('checkpoint'):
           checkpoints.save(manager, state, data_iterator, rollbacks)

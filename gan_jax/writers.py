@@ -81,17 +81,17 @@ class MetricWriter:
       self._tb.close()
 
 
-def image_grid(images: np.ndarray) -> np.ndarray:
+def image_grid(images: np.ndarray, cols: int | None = None) -> np.ndarray:
   """Tiles images [N, H, W, C] in [-1, 1] into one uint8 [H', W', C] image.
 
-  The grid has ceil(sqrt(N)) columns and white 2-pixel lines between tiles;
-  C (1 or 3) is kept.
+  The grid has `cols` columns (default ceil(sqrt(N))) and white 2-pixel lines
+  between tiles; C (1 or 3) is kept.
   """
   images = np.asarray(images, np.float32)
   n, h, w, c = images.shape
   if c not in (1, 3):
     raise ValueError(f'image_grid needs 1 or 3 channels, got shape {images.shape}.')
-  cols = math.ceil(math.sqrt(n))
+  cols = cols or math.ceil(math.sqrt(n))
   rows = math.ceil(n / cols)
   pixels = np.round(np.clip((images + 1.0) * 127.5, 0, 255)).astype(np.uint8)
   grid = np.full((rows * (h + _PAD) - _PAD, cols * (w + _PAD) - _PAD, c), _PAD_VALUE, np.uint8)

@@ -236,3 +236,21 @@ def test_toy_ring_run_covers_all_eight_modes(tmp_path):
   assert np.all(per_mode >= 0.01 * len(points)), per_mode  # every mode holds >= 1% of samples
   assert near.mean() > 0.3
 
+
+
+def test_training_evaluates_and_keeps_the_best_checkpoint(tmp_path):
+  config = load_experiment(os.path.join(os.path.dirname(__file__), '..', 'experiments',
+                                        'toy_grid.py'), 'smoke')
+  config.num_steps, config.checkpoint_every = 3, 3
+  config.eval_every, config.eval_num_samples, config.keep_best_checkpoint = 1, 200, True
+  train.train_and_evaluate(config, str(tmp_path))
+  results = [json.loads(line) for line in open(tmp_path / 'eval.jsonl')]
+  assert [r['step'] for r in results] == [1, 2, 3]
+  assert all(r['num_modes'] == 25 and 0 <= r['modes_covered'] <= 25 for r in results)
+  logged = [json.loads(line) for line in open(tmp_path / 'metrics.jsonl')]
+  assert [line['eval_modes_covered'] for line in logged if 'eval_modes_covered' in line] == [
+      r['modes_covered'] for r in results]
+  scores = [r['modes_covered'] + r['high_quality_share'] for r in results]
+  best = checkpoints.load(str(tmp_path), best=True)
+  assert int(best.state.step) == results[int(np.argmax(scores))]['step']
+  assert checkpoints.create_manager(str(tmp_path), best=True).all_steps() == [int(best.state.step)]

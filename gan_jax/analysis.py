@@ -1,0 +1,237 @@
+"""The API notebooks use to study a workdir: samples, interpolations, neighbours, curves.
+
+`load(workdir)` gives a trained generator ready to call; the other functions are pure
+numpy on its outputs, the training images or the workdir's JSON lines. Images are
+float32 NHWC in [0, 1] throughout (as `gan_jax.sample` writes them); 2-D toy data are
+points [N, 2] in data coordinates. experiments/analyze_checkpoint.ipynb shows them all.
+"""
+import dataclasses
+import json
+import math
+import os
+from typing import Any, Iterable, Mapping, Sequence
+
+import jax
+import ml_collections
+import numpy as np
+
+from gan_jax import checkpoints, input_pipeline, models, sample as sample_lib, writers
+from gan_jax.errors import UserError
+
+@dataclasses.dataclass(frozen=True)
+class Analysis:
+  """A trained GAN loaded from a workdir, ready to generate."""
+  workdir: str
+  loaded: checkpoints.Loaded
+
+  @property
+  def config(self) -> ml_collections.ConfigDict:
+    return self.loaded.config
+
+  @property
+  def step(self) -> int:
+    """The checkpoint's step: generator updates done."""
+    return int(self.loaded.state.step)
+
+  @property
+  def is_image(self) -> bool:
+    """True for image data sets, False for 2-D toy points."""
+    return input_pipeline.DATASETS[self.config.dataset].kind == 'image'
+
+  def latents(self, num: int, seed: int = 0) -> np.ndarray:
+    """The latents [num, latent_dim] that `sample(num, seed)` generates from."""
+    config = self.config
+    return np.asarray(models.sample_latents(jax.random.PRNGKey(seed),
+                                            (num, config.model.latent_dim),
+                                            config.model.latent_prior))
+
+  def generate(self, z: np.ndarray) -> np.ndarray:
+    """G(z) for latents [N, latent_dim]: images in [0, 1], or points as they are."""
+    return sample_lib.generate_samples(self.loaded.generator, self.loaded.state, z)
+
+  def sample(self, num: int, seed: int = 0) -> np.ndarray:
+    """`num` samples from the latents of `seed`: the same as `gan_jax.sample --seed`."""
+    return sample_lib.sample(self.loaded, num, seed)
+
+
+def load(workdir: str, step: int | None = None) -> Analysis:
+  """Loads a workdir's config and its checkpoint at `step` (default: the latest)."""
+  return Analysis(workdir, checkpoints.load(workdir, step))
+
+
+def interpolate(z0: np.ndarray, z1: np.ndarray, num: int, method: str = 'linear') -> np.ndarray:
+  """`num` evenly spaced latents from z0 to z1, both endpoints included.
+
+  'slerp' follows the great circle between the two directions, so that, unlike the
+  straight line, it does not pass near the origin, where Gaussian latents are
+  unlikely: at equal norms every point keeps that norm. Vectors that are parallel
+  or opposite (or zero) span no plane; there slerp falls back to the straight line.
+
+  Args:
+    z0: a latent [..., D].
+    z1: a latent of the same shape.
+    num: how many points, >= 2.
+    method: 'linear' or 'slerp'.
+  Returns:
+    Latents [num, ..., D] with the dtype of z0; the first is z0 and the last z1.
+
+  White, 2016, "Sampling Generative Networks", section 2.1.
+  """
+  if method not in ('linear', 'slerp'):
+    raise ValueError(f"Unknown interpolation method {method!r}; valid ones: 'linear', 'slerp'.")
+  z0, z1 = np.asarray(z0), np.asarray(z1)
+  a, b = z0.astype(np.float64), z1.astype(np.float64)
+  t = np.linspace(0.0, 1.0, num).reshape((num,) + (1,) * a.ndim)
+  w0, w1 = 1.0 - t, t
+  if method == 'slerp':
+    norms = np.linalg.norm(a, axis=-1, keepdims=True) * np.linalg.norm(b, axis=-1, keepdims=True)
+    cos = np.sum(a * b, axis=-1, keepdims=True) / np.where(norms > 0, norms, 1.0)
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    sin = np.sin(omega)
+    # sin(omega) ~ 0 for parallel or opposite vectors: the formula is 0/0 there.
+    curved = (sin > 1e-6) & (norms > 0)
+    safe_sin = np.where(curved, sin, 1.0)
+    w0 = np.where(curved, np.sin(w0 * omega) / safe_sin, w0)
+    w1 = np.where(curved, np.sin(w1 * omega) / safe_sin, w1)
+  return (w0 * a + w1 * b).astype(z0.dtype)
+
+
+def tile_rows(rows: np.ndarray) -> np.ndarray:
+  """Tiles images [R, C, H, W, ch] in [0, 1] into one uint8 image of R rows of C tiles.
+
+  The tiles look as in `writers.image_grid`: white 2-pixel lines between them.
+  """
+  rows = np.asarray(rows, np.float32)
+  images = rows.reshape((-1,) + rows.shape[2:]) * 2.0 - 1.0  # image_grid takes [-1, 1]
+  return writers.image_grid(images, cols=rows.shape[1])
+
+
+def interpolation_strip(analysis: Analysis, z0: np.ndarray, z1: np.ndarray, num: int = 8,
+                        methods: Sequence[str] = ('linear', 'slerp')) -> np.ndarray:
+  """One row of `num` images per method, interpolating from G(z0) to G(z1): uint8 [H', W', C]."""
+  if not analysis.is_image:
+    raise ValueError(f'{analysis.config.dataset} has 2-D points, not images: plot '
+                     'analysis.generate(interpolate(...)) as a path instead.')
+  return tile_rows(np.stack([analysis.generate(interpolate(z0, z1, num, method))
+                             for method in methods]))
+
+
+def training_images(config: ml_collections.ConfigDict, split: str = 'train') -> np.ndarray:
+  """A config's whole data set split as float32 images [N, H, W, C] in [0, 1].
+
+  Read and resized (config.data.image_size) as the training input pipeline does, from
+  config.data.manual_dir / data_dir. Fashion-MNIST's 60,000 take 188 MB.
+  """
+  if input_pipeline.DATASETS[config.dataset].kind != 'image':
+    raise UserError(f'{config.dataset} is a toy data set: it has no finite set of training '
+                    'examples, only its modes (input_pipeline.toy_modes).')
+  return input_pipeline.load_images(config, split).astype(np.float32) / np.float32(255.0)
+
+
+def nearest_neighbours(queries: np.ndarray, references: np.ndarray, k: int = 1,
+                       chunk_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+  """The k references nearest to each query by L2 distance in pixel space.
+
+  Distances are ranked through |q|^2 - 2 q.r + |r|^2, one chunk of queries at a time,
+  so memory holds a [chunk_size, len(references)] matrix (61 MB against Fashion-MNIST's
+  60,000 at the default), never [N, len(references)]. The k distances returned are then
+  computed directly, so a copied training image is at distance 0, not at round-off.
+
+  Args:
+    queries: [N, ...], e.g. samples [N, H, W, C] in [0, 1].
+    references: [M, ...] with the same trailing shape, e.g. `training_images(config)`.
+    k: neighbours per query, <= M.
+    chunk_size: queries per distance matrix.
+  Returns:
+    (indices int64 [N, k] into references, distances float32 [N, k]), nearest first.
+  """
+  queries = np.asarray(queries, np.float32).reshape(len(queries), -1)
+  references = np.asarray(references, np.float32).reshape(len(references), -1)
+  if not 1 <= k <= len(references):
+    raise ValueError(f'k={k} must be in [1, {len(references)}], the number of references.')
+  reference_norms = np.sum(references**2, axis=1)
+  indices = np.empty((len(queries), k), np.int64)
+  for start in range(0, len(queries), chunk_size):
+    chunk = queries[start:start + chunk_size]
+    # |q|^2 is the same for every reference of a query, so it does not change the ranking.
+    scores = reference_norms[None, :] - 2.0 * chunk @ references.T
+    indices[start:start + chunk_size] = np.argpartition(scores, k - 1, axis=1)[:, :k]
+  distances = np.linalg.norm(queries[:, None, :] - references[indices], axis=-1)
+  order = np.argsort(distances, axis=1, kind='stable')
+  return (np.take_along_axis(indices, order, axis=1),
+          np.take_along_axis(distances, order, axis=1).astype(np.float32))
+
+
+def neighbour_grid(samples: np.ndarray, references: np.ndarray,
+                   indices: np.ndarray) -> np.ndarray:
+  """One row per sample: the sample, then its neighbours, nearest first; uint8 [H', W', C].
+
+  Args:
+    samples: images [N, H, W, C] in [0, 1].
+    references: the images `indices` point into, e.g. `training_images(config)`.
+    indices: [N, k] from `nearest_neighbours(samples, references, k)`.
+  """
+  return tile_rows(np.concatenate([np.asarray(samples)[:, None], references[indices]], axis=1))
+
+
+def _flatten(record: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
+  """{'floor': {'fid': 1}} -> {'floor/fid': 1}."""
+  flat = {}
+  for name, value in record.items():
+    if isinstance(value, Mapping):
+      flat.update(_flatten(value, f'{prefix}{name}/'))
+    else:
+      flat[prefix + name] = value
+  return flat
+
+
+def align(records: Iterable[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+  """Aligns records {'step': s, name: value, ...} into columns, one row per step.
+
+  Nested dicts become 'parent/child' columns. A step logged twice keeps the later value
+  of each name: a resumed run logs again the steps after its last checkpoint.
+
+  Args:
+    records: dicts with an integer 'step', e.g. the lines of metrics.jsonl.
+  Returns:
+    {'step': int64 [S] ascending, name: [S] ...}: float64 with NaN where a step lacks
+    the name (or logged null, a non-finite value), or object with None for columns
+    that are not all numbers.
+  """
+  rows = {}
+  for record in records:
+    flat = _flatten(record)
+    rows.setdefault(int(flat.pop('step')), {}).update(flat)
+  steps = sorted(rows)
+  names = sorted({name for row in rows.values() for name in row})
+  table = {'step': np.asarray(steps, np.int64)}
+  for name in names:
+    values = [rows[step].get(name) for step in steps]
+    if all(v is None or isinstance(v, (int, float)) for v in values):
+      table[name] = np.asarray([math.nan if v is None else v for v in values], np.float64)
+    else:
+      table[name] = np.asarray(values, object)
+  return table
+
+
+def read_jsonl(path: str) -> list[dict[str, Any]]:
+  """The JSON objects of a JSON-lines file, skipping blank lines."""
+  with open(path, encoding='utf-8') as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def metric_table(workdir: str) -> dict[str, np.ndarray]:
+  """A workdir's training metrics and its evaluations (if any) as `align`ed columns.
+
+  Reads WORKDIR/metrics.jsonl and WORKDIR/eval.jsonl (written by `gan_jax.evaluate`);
+  both are keyed on 'step', so FID sits beside the losses of the same step.
+  """
+  records = []
+  for name in ('metrics.jsonl', 'eval.jsonl'):
+    path = os.path.join(workdir, name)
+    if os.path.exists(path):
+      records += read_jsonl(path)
+  if not records:
+    raise UserError(f'{workdir} has neither metrics.jsonl nor eval.jsonl: is it a gan_jax '
+                    'workdir that has logged a step?')
+  return align(records)
