@@ -56,32 +56,21 @@ def _params(cin, cout, use_bias, seed):
   return {'params': params}
 
 
-@pytest.mark.parametrize('use_bias', [False, True])
-@pytest.mark.parametrize('shape', SHAPES)
-def test_matches_reference(shape, use_bias):
-  n, h, w, cin, cout = shape
-  x = _random((n, h, w, cin), 0)
-  params = _params(cin, cout, use_bias, 1)
-  expected = reference_conv_transpose(x, *params['params'].values())
-  for implementation in IMPLEMENTATIONS:
-    module = layers.UpConv(cout, use_bias=use_bias, implementation=implementation)
-    np.testing.assert_allclose(module.apply(params, x), expected, rtol=1e-5, atol=1e-5,
-                               err_msg=implementation)
-
-
 # (batch, height, width, cin, cout), even sides
 DOWN_SHAPES = [(1, 2, 2, 1, 1), (2, 4, 6, 3, 4), (3, 8, 8, 5, 2), (1, 6, 2, 2, 17)]
+REFERENCE_CASES = ([(layers.UpConv, reference_conv_transpose, shape) for shape in SHAPES]
+                   + [(layers.DownConv, reference_conv, shape) for shape in DOWN_SHAPES])
 
 
 @pytest.mark.parametrize('use_bias', [False, True])
-@pytest.mark.parametrize('shape', DOWN_SHAPES)
-def test_down_conv_matches_reference(shape, use_bias):
+@pytest.mark.parametrize('layer,reference,shape', REFERENCE_CASES)
+def test_matches_reference(layer, reference, shape, use_bias):
   n, h, w, cin, cout = shape
   x = _random((n, h, w, cin), 0)
   params = _params(cin, cout, use_bias, 1)
-  expected = reference_conv(x, *params['params'].values())
+  expected = reference(x, *params['params'].values())
   for implementation in IMPLEMENTATIONS:
-    module = layers.DownConv(cout, use_bias=use_bias, implementation=implementation)
+    module = layer(cout, use_bias=use_bias, implementation=implementation)
     np.testing.assert_allclose(module.apply(params, x), expected, rtol=1e-5, atol=1e-5,
                                err_msg=implementation)
 
