@@ -8,6 +8,7 @@ saying what to do.
 import dataclasses
 import functools
 import json
+import logging as std_logging
 import os
 import sys
 import time
@@ -98,6 +99,7 @@ def create_manager(workdir: str, keep: int | None = None, best: bool = False,
   best-scoring checkpoints are kept instead of the latest.
   """
   training = keep is not None
+  _drop_abandoned_io_noise()
   return ocp.CheckpointManager(
       os.path.abspath(os.path.join(workdir, BEST_DIR if best else 'checkpoints')),
       options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=training,
@@ -110,16 +112,21 @@ def _brief(error: Exception) -> str:
   return str(error).split(' [tensorstore_spec')[0]
 
 
-def _drop_closed_loop_noise() -> None:
-  """Silences the tracebacks of the reads or writes a failed restore or save left in flight.
+def _drop_abandoned_io_noise() -> None:
+  """Silences the reports of the reads or writes a failed restore or save left in flight.
 
-  Orbax closes its event loop at the first failed read or write; each one still in flight
-  then fails to report back, printing an 'Event loop is closed' traceback that says nothing
-  the error does not.
+  Orbax stops at the first failed read or write and closes its event loop. Each read or
+  write still in flight then reports its own failure on the way out: an 'Event loop is
+  closed' traceback (possibly before orbax's error reaches our code, hence installed with
+  the manager) and, at exit, a 'Task exception was never retrieved' log per orbax task.
+  They say nothing the UserError does not.
   """
   previous = sys.unraisablehook
   if getattr(previous, 'func', None) is not _unraisablehook:
     sys.unraisablehook = functools.partial(_unraisablehook, previous)
+  asyncio_logger = std_logging.getLogger('asyncio')
+  if _is_abandoned_orbax_task not in asyncio_logger.filters:
+    asyncio_logger.addFilter(_is_abandoned_orbax_task)
 
 
 def _unraisablehook(previous: Callable[[Any], None], unraisable: Any) -> None:
@@ -128,8 +135,13 @@ def _unraisablehook(previous: Callable[[Any], None], unraisable: Any) -> None:
     previous(unraisable)
 
 
+def _is_abandoned_orbax_task(record: std_logging.LogRecord) -> bool:
+  """A logging filter: False (drop) for an orbax task whose failure nobody awaited."""
+  message = str(record.msg)
+  return not (message.startswith('Task exception was never retrieved') and 'orbax' in message)
+
+
 def _write_error(manager: ocp.CheckpointManager, error: Exception) -> UserError:
-  _drop_closed_loop_noise()
   return UserError(
       f'Writing a checkpoint in {manager.directory} failed: {_brief(error)}. The finished '
       'checkpoints are intact; free disk space or fix permissions, then rerun the same '
@@ -192,7 +204,6 @@ def restore(manager: ocp.CheckpointManager, abstract_state: GANState,
   try:
     restored = manager.restore(step, args=ocp.args.Composite(**args))
   except (OSError, ValueError, KeyError) as e:  # a missing or truncated file, per orbax's layer
-    _drop_closed_loop_noise()
     others = sorted(s for s in manager.all_steps() if s != step)
     advice = (f'use an older one with --restore_step=N, N in {others}' if others else
               'it is the only one; delete it to start over')
