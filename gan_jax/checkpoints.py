@@ -23,7 +23,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gan_jax import input_pipeline, models
+from gan_jax import configs, input_pipeline, models
 from gan_jax.errors import UserError
 from gan_jax.state import GANState, create_optimizers, create_state
 
@@ -44,12 +44,18 @@ def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict | None:
-  """The config a workdir was trained with, or None for a new workdir."""
+  """The config a workdir was trained with, or None for a new workdir.
+
+  A workdir written before a field existed gets the field's default, which by
+  convention keeps the behaviour from before the field: older runs stay loadable.
+  """
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
     return None
+  config = configs.default()
   with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+    config.update(json.load(f))
+  return config
 
 
 def _field(config: ml_collections.ConfigDict, dotted: str) -> Any:

@@ -14,7 +14,11 @@ from gan_jax.errors import UserError, unknown_name_error
 
 
 def default() -> ml_collections.ConfigDict:
-  """The fields every experiment has; experiments override a few."""
+  """The fields every experiment has; experiments override a few.
+
+  A new field's default must keep the behaviour from before it existed: workdirs
+  written earlier get it when they are read (`checkpoints.read_config`).
+  """
   config = ml_collections.ConfigDict()
   config.seed = 0
   # One of input_pipeline.DATASETS: fashion_mnist, mnist (28x28x1 images), ring8, grid25 (2-D points).

@@ -51,6 +51,19 @@ def test_every_experiment_trains_two_steps(path, tmp_path, tiny_fashion):
   assert checkpoints.read_config(str(tmp_path)).to_dict() == config.to_dict()
 
 
+def test_workdir_from_before_a_config_field_loads_with_its_default(tmp_path):
+  config = _toy_config()
+  train.train_and_evaluate(config, str(tmp_path))
+  with open(tmp_path / checkpoints.CONFIG_FILE) as f:
+    saved = json.load(f)
+  del saved['model']['compute_dtype'], saved['eval_every']  # fields added in later versions
+  with open(tmp_path / checkpoints.CONFIG_FILE, 'w') as f:
+    json.dump(saved, f)
+  loaded = checkpoints.load(str(tmp_path))
+  assert loaded.config.to_dict() == config.to_dict()
+  assert int(loaded.state.step) == 2
+
+
 def _one_step(config, num_devices=1):
   """Runs one train_step on a batch of the config's data; returns (old state, new state)."""
   mesh = Mesh(jax.devices()[:num_devices], ('data',))
