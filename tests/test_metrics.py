@@ -162,6 +162,14 @@ def test_precision_counts_points_on_the_boundary_with_k3():
   np.testing.assert_allclose(precision, 3 / 5, rtol=1e-6)
 
 
+def test_precision_recall_count_repeated_points_as_neighbours():
+  # Reals 0, 0, 0, 5 with k = 2: each 0's 2nd neighbour is another 0 (radius 0; it would
+  # be 5 if repeats were merged), 5's is a 0 (radius 5). Fakes 0.5, 7 (within 5 of 5) and
+  # 0 are inside; -1 is 1 from the 0s and 6 from 5: outside.
+  precision, _ = precision_recall(_column([0, 0, 0, 5]), _column([0.5, -1, 7, 0]), k=2)
+  np.testing.assert_allclose(precision, 3 / 4, rtol=1e-6)
+
+
 def test_precision_recall_identical_and_distant_sets():
   reals = jax.random.normal(jax.random.PRNGKey(0), (50, 2))
   np.testing.assert_allclose(precision_recall(reals, reals), (1.0, 1.0))
