@@ -67,7 +67,7 @@ def test_workdir_from_before_a_config_field_loads_with_its_default(tmp_path):
 def _one_step(config, num_devices=1):
   """Runs one train_step on a batch of the config's data; returns (old state, new state)."""
   mesh = Mesh(jax.devices()[:num_devices], ('data',))
-  data_shape = input_pipeline.DATASETS[config.dataset].shape
+  data_shape = input_pipeline.data_shape(config)
   generator, discriminator = models.build(config, data_shape)
   g_tx, d_tx = create_optimizers(config)
   state = init_state(config, mesh, generator, discriminator, g_tx, d_tx, data_shape)
