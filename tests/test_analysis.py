@@ -1,9 +1,10 @@
 """The notebook API: interpolation, nearest neighbours, metric tables, and the notebook itself."""
 import json
 import os
+import subprocess
+import sys
 
 import jax
-import nbclient
 import nbformat
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from test_train import load_experiment
 
 ROOT = os.path.join(os.path.dirname(__file__), '..')
 NOTEBOOK = os.path.join(ROOT, 'experiments', 'analyze_checkpoint.ipynb')
+README = os.path.join(ROOT, 'README.md')
+README_WORKDIR = 'runs/ns_gan_cpu'  # the workdir of the README's commands
 
 
 @pytest.mark.parametrize('method', ['linear', 'slerp'])
@@ -155,18 +158,55 @@ def test_training_images_find_themselves(workdir):
   np.testing.assert_array_equal(distances[:, 0], [0.0, 0.0])
 
 
-def test_notebook_runs_on_a_workdir(workdir, monkeypatch):
-  monkeypatch.setenv('GAN_JAX_WORKDIR', workdir)
-  monkeypatch.setenv('JAX_DISABLE_MOST_OPTIMIZATIONS', '1')  # the kernel's compiles, as above
+def readme_notebook_commands():
+  """The README's commands that execute the notebook and save it, with its HTML page."""
+  with open(README, encoding='utf-8') as f:
+    return [line.split('   #')[0].strip() for line in f
+            if line.startswith(('GAN_JAX_WORKDIR=', 'jupyter nbconvert'))]
+
+
+@pytest.fixture(scope='module')
+def executed_notebook(workdir):
+  """Runs the README's notebook commands, word for word but on the smoke workdir, once."""
+  commands = readme_notebook_commands()
+  assert len(commands) == 2 and all(README_WORKDIR in command for command in commands)
+  env = {**os.environ, 'JAX_DISABLE_MOST_OPTIMIZATIONS': '1',  # the kernel's compiles, as above
+         # `jupyter` as installed beside this interpreter, as `pip install` puts it on PATH.
+         'PATH': os.path.dirname(sys.executable) + os.pathsep + os.environ.get('PATH', '')}
+  for command in commands:
+    result = subprocess.run(command.replace(README_WORKDIR, workdir), shell=True, cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+  return workdir
+
+
+def test_notebook_shows_the_readme_commands():
   notebook = nbformat.read(NOTEBOOK, as_version=4)
   # The committed file has no outputs, so that it diffs as code.
   assert all(not cell.get('outputs') for cell in notebook.cells)
-  nbclient.NotebookClient(notebook, kernel_name='python3', timeout=120,
-                          resources={'metadata': {'path': os.path.dirname(NOTEBOOK)}}).execute()
+  assert all(command in notebook.cells[0].source for command in readme_notebook_commands())
+
+
+def test_executed_notebook_is_saved_in_the_workdir_with_its_figures(executed_notebook):
+  notebook = nbformat.read(os.path.join(executed_notebook, 'analyze_checkpoint.ipynb'),
+                           as_version=4)
   outputs = [output for cell in notebook.cells for output in cell.get('outputs', [])]
   assert not [output for output in outputs if output.output_type == 'error']
   images = [output for output in outputs if 'image/png' in output.get('data', {})]
   # Curves (one figure), the sample grid, the interpolation strip, the neighbours.
   assert len(images) >= 4
   printed = ''.join(output.get('text', '') for output in outputs)
+  assert f'{executed_notebook}: dcgan on fashion_mnist' in printed  # this workdir, not the default
   assert 'python -m gan_jax.evaluate --workdir' in printed  # no eval.jsonl in a fresh run
+
+
+def test_html_page_holds_the_figures(executed_notebook):
+  with open(os.path.join(executed_notebook, 'analyze_checkpoint.html'), encoding='utf-8') as f:
+    page = f.read()
+  notebook = nbformat.read(os.path.join(executed_notebook, 'analyze_checkpoint.ipynb'),
+                           as_version=4)
+  figures = [output.data['image/png'] for cell in notebook.cells
+             for output in cell.get('outputs', []) if 'image/png' in output.get('data', {})]
+  # Embedded, so the page opens anywhere on its own.
+  assert page.count('src="data:image/png;base64,') == len(figures) >= 4
+  assert all(figure.strip() in page for figure in figures)
