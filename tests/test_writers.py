@@ -1,14 +1,14 @@
 """Tests of gan_jax.writers."""
 import glob
+import io
 import json
 import math
 import os
-import struct
 
 import numpy as np
 from PIL import Image
 import pytest
-from tensorboardX.proto import event_pb2
+from tensorboard.backend.event_processing import event_accumulator
 
 from gan_jax import writers
 
@@ -18,21 +18,11 @@ def read_jsonl(workdir):
     return [json.loads(line) for line in f]
 
 
-def read_tb_scalars(workdir):
-  """{(tag, step): value} from every event file in workdir (TFRecord framing)."""
-  scalars = {}
-  for path in glob.glob(os.path.join(workdir, 'events.*')):
-    with open(path, 'rb') as f:
-      data = f.read()
-    pos = 0
-    while pos < len(data):
-      (length,) = struct.unpack('Q', data[pos:pos + 8])
-      event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
-      pos += 12 + length + 4  # header, header crc, data, data crc
-      for value in event.summary.value:
-        if value.HasField('simple_value'):
-          scalars[(value.tag, event.step)] = value.simple_value
-  return scalars
+def read_tensorboard(workdir):
+  """Every event file in workdir, as TensorBoard itself reads them (no TensorFlow needed)."""
+  reader = event_accumulator.EventAccumulator(
+      workdir, size_guidance={event_accumulator.SCALARS: 0, event_accumulator.IMAGES: 0})
+  return reader.Reload()  # 0: keep every event, none sampled away
 
 
 def test_write_scalars_jsonl_tensorboard_and_resume(tmp_path):
@@ -52,11 +42,11 @@ def test_write_scalars_jsonl_tensorboard_and_resume(tmp_path):
       {'step': 3, 'd_loss': 0.125, 'g_loss': None},
   ]
   assert len(glob.glob(os.path.join(workdir, 'events.*'))) == 2
-  tb = read_tb_scalars(workdir)
-  assert tb[('d_loss', 1)] == 0.5
-  assert tb[('g_loss', 2)] == 1.0
-  assert tb[('d_loss', 3)] == 0.125
-  assert math.isnan(tb[('g_loss', 3)])
+  tb = read_tensorboard(workdir)
+  assert sorted(tb.Tags()['scalars']) == ['d_loss', 'g_loss']
+  assert [(e.step, e.value) for e in tb.Scalars('d_loss')] == [(1, 0.5), (2, 0.25), (3, 0.125)]
+  (step1, g1), (step2, g2), (step3, g3) = [(e.step, e.value) for e in tb.Scalars('g_loss')]
+  assert (step1, g1, step2, g2, step3) == (1, 2.25, 2, 1.0, 3) and math.isnan(g3)
 
 
 def test_jsonl_is_flushed_after_each_write(tmp_path):
@@ -67,14 +57,20 @@ def test_jsonl_is_flushed_after_each_write(tmp_path):
 
 
 def test_write_images_to_tensorboard(tmp_path):
+  gray = np.arange(24, dtype=np.uint8).reshape(4, 6, 1) * 10
   writer = writers.MetricWriter(str(tmp_path))
-  writer.write_images(5, {'gray': np.zeros((4, 6, 1), np.uint8),
-                          'rgb': np.full((4, 6, 3), 1.5, np.float32)})
+  writer.write_images(5, {'gray': gray, 'rgb': np.full((4, 6, 3), 1.5, np.float32)})
+  writer.write_images(7, {'gray': gray[:, :3]})
   writer.close()
-  (path,) = glob.glob(str(tmp_path / 'events.*'))
-  with open(path, 'rb') as f:
-    data = f.read()
-  assert b'gray' in data and b'rgb' in data
+  tb = read_tensorboard(str(tmp_path))
+  assert sorted(tb.Tags()['images']) == ['gray', 'rgb']
+  assert [(e.step, e.width, e.height) for e in tb.Images('gray')] == [(5, 6, 4), (7, 3, 4)]
+  (rgb,) = tb.Images('rgb')
+  assert (rgb.step, rgb.width, rgb.height) == (5, 6, 4)
+  decode = lambda event: np.asarray(Image.open(io.BytesIO(event.encoded_image_string)))
+  # tensorboardX stores one channel as three equal ones.
+  np.testing.assert_array_equal(decode(tb.Images('gray')[0]), np.repeat(gray, 3, axis=-1))
+  np.testing.assert_array_equal(decode(rgb), np.full((4, 6, 3), 255))  # clipped to 1, not wrapped
 
 
 def test_disabled_writer_writes_nothing(tmp_path):
