@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 import ml_collections
 
+from gan_jax import input_pipeline, layers, losses, metrics, models
 from gan_jax.errors import UserError, unknown_name_error
 
 
@@ -192,9 +193,6 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   Every field of `default()` must be there with a value of its type and range, and no
   other field; names must be known, and the batch must split over `num_devices`.
   """
-  # Imported here: the registries live beside what they name, and they import this module's error.
-  from gan_jax import evaluate, input_pipeline, layers, losses, models  # pylint: disable=g-import-not-at-top
-
   fields = _leaves(config, default())
   for names, holds, requirement in _BOUNDS:
     for name in names:
@@ -207,8 +205,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
                       ('on_divergence', ('stop', 'rollback'))):
     if fields[name] not in valid:
       raise unknown_name_error(f'config.{name}', fields[name], valid)
-  if config.eval_num_samples < evaluate.MIN_SAMPLES:
-    raise UserError(f'config.eval_num_samples must be at least {evaluate.MIN_SAMPLES}, got '
+  if config.eval_num_samples < metrics.MIN_SAMPLES:
+    raise UserError(f'config.eval_num_samples must be at least {metrics.MIN_SAMPLES}, got '
                     f'{config.eval_num_samples}.')
   if config.keep_best_checkpoint and not config.eval_every:
     raise UserError('config.keep_best_checkpoint ranks checkpoints by their evaluation: set '

@@ -34,7 +34,6 @@ import numpy as np
 from gan_jax import checkpoints, cli, feature_net, input_pipeline, metrics, sample
 from gan_jax.errors import UserError, unknown_name_error
 
-MIN_SAMPLES = 10  # precision/recall need more than k = 3 points; KID subsets 2
 IMAGE_METRICS = ('fid', 'kid', 'kid_std', 'precision', 'recall', 'inception_score',
                  'classes_covered')
 KID_SUBSET_SIZE = 1000  # as the reference (Binkowski et al., 2018), or all points if fewer
@@ -226,8 +225,9 @@ def evaluate_samples(samples: np.ndarray, dataset: str, *, seed: int = 0, manual
     metrics}}; see the module docstring.
   """
   info = _dataset_info(dataset)
-  if len(samples) < MIN_SAMPLES:
-    raise UserError(f'Evaluation needs at least {MIN_SAMPLES} samples; got {len(samples)}.')
+  if len(samples) < metrics.MIN_SAMPLES:
+    raise UserError(f'Evaluation needs at least {metrics.MIN_SAMPLES} samples; got '
+                    f'{len(samples)}.')
   result = {'dataset': dataset, 'num_samples': len(samples)}
   if info.kind == 'points':
     return {**result, **toy_metrics(_check_points(samples, dataset), dataset),

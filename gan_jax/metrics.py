@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+MIN_SAMPLES = 10  # precision/recall need more than k = 3 points; KID subsets 2
+
 
 def _matmul(a: jax.Array, b: jax.Array) -> jax.Array:
   return jnp.matmul(a, b, precision=lax.Precision.HIGHEST)
