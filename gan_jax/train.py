@@ -21,7 +21,8 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gan_jax import checkpoints, configs, evaluate, input_pipeline, losses, models, sample, writers
+from gan_jax import (animate, checkpoints, configs, evaluate, input_pipeline, losses, models,
+                     sample, toy_plot, writers)
 from gan_jax.errors import UserError
 from gan_jax.state import GANState, create_optimizers, generate, init_state
 
@@ -238,13 +239,16 @@ def _evaluation_score(result: dict[str, Any]) -> float:
   return result['modes_covered'] + result['high_quality_share']  # the share is at most 1
 
 
-def save_samples(path: str, samples: np.ndarray, dataset: str) -> np.ndarray:
-  """Saves a PNG of generated examples: a grid of images, or a scatter plot of 2-D points."""
+def save_samples(path: str, samples: np.ndarray, config: ml_collections.ConfigDict,
+                 discriminator: nn.Module, state: GANState) -> np.ndarray:
+  """Saves a PNG of generated examples: a grid of images, or 2-D points over D's heat map."""
   if samples.ndim == 4:
     image = writers.image_grid(samples)
   else:
-    centers, _ = input_pipeline.toy_modes(dataset)
-    image = writers.scatter_plot(samples, extent=1.5 * np.abs(centers).max(), centers=centers)
+    image = toy_plot.game_picture(
+        samples, config.dataset, discriminator,
+        {'params': state.d_params, 'batch_stats': state.d_batch_stats},
+        sigmoid=config.loss in losses.SIGMOID_LOSSES)
   writers.save_png(path, image)
   return image
 
@@ -356,7 +360,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if writers.is_time(step, config.sample_every, config.num_steps) and is_chief:
         with progress.paused('sample'):
           samples = np.asarray(jax.device_get(generate_grid(state, grid_latents)))
-          image = save_samples(f'{workdir}/samples/step_{step:06d}.png', samples, config.dataset)
+          image = save_samples(f'{workdir}/samples/step_{step:06d}.png', samples, config,
+                               discriminator, state)
           writer.write_images(step, {'samples': image})
       if config.eval_every and writers.is_time(step, config.eval_every, config.num_steps):
         with progress.paused('eval'):
@@ -380,4 +385,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     _close_all(closers, quiet=True)
     raise
   _close_all(closers)
+  if (is_chief and input_pipeline.DATASETS[config.dataset].kind == 'points'
+      and animate.sample_frames(workdir)):
+    logging.info('The game, step by step: %s', animate.write_gif(workdir))
   return state

@@ -9,13 +9,14 @@ import math
 import os
 import tempfile
 import time
-from typing import Callable, Iterator, Mapping
+from typing import BinaryIO, Callable, Iterator, Mapping, NamedTuple, Sequence
 import uuid
 
 from absl import logging
 import numpy as np
 from PIL import Image
 from PIL import ImageDraw
+from PIL import ImageFont
 import tensorboardX
 
 _PAD = 2  # pixels between the tiles of an image grid
@@ -101,20 +102,80 @@ def image_grid(images: np.ndarray, cols: int | None = None) -> np.ndarray:
   return grid
 
 
+class HeatMap(NamedTuple):
+  """Values over the plot's square, drawn behind a scatter plot with a colour bar below."""
+  values: np.ndarray  # [R, R] in [0, 1]; row 0 at y = +extent, column 0 at x = -extent
+  caption: str  # what the colours show, e.g. 'D(x)'
+  low: str  # the colour bar's label at 0
+  high: str  # ... and at 1
+
+
+# From 0 (D: fake) through 1/2 (D cannot tell) to 1 (D: real): ColorBrewer PuOr's pale
+# purple, white and pale orange, light enough for the points and crosses on top to show.
+_HEAT_RAMP = np.array([[178, 171, 210], [247, 247, 247], [253, 184, 99]], np.float64)
+_POINT_COLOR = (25, 25, 112)
+_CENTER_COLOR = (220, 0, 0)
+
+
+def heat_colors(values: np.ndarray) -> np.ndarray:
+  """uint8 RGB [..., 3] of values in [0, 1], linear between the colours of _HEAT_RAMP."""
+  position = np.clip(np.nan_to_num(values, nan=0.5), 0.0, 1.0) * (len(_HEAT_RAMP) - 1)
+  low = np.minimum(position.astype(int), len(_HEAT_RAMP) - 2)
+  weight = (position - low)[..., None]
+  return np.round((1 - weight) * _HEAT_RAMP[low] + weight * _HEAT_RAMP[low + 1]).astype(np.uint8)
+
+
+def _resize_square(values: np.ndarray, size: int) -> np.ndarray:
+  """Bilinear resize of [R, R] to [size, size], corner samples on corner pixels."""
+  position = np.linspace(0, len(values) - 1, size)
+  low = np.minimum(position.astype(int), len(values) - 2)
+  weight = position - low
+  rows = (1 - weight)[:, None] * values[low] + weight[:, None] * values[low + 1]
+  return (1 - weight) * rows[:, low] + weight * rows[:, low + 1]
+
+
+def _legend(width: int, heat_map: HeatMap) -> Image.Image:
+  """A white strip: the colour bar with its end labels and caption, and the markers' key."""
+  font = ImageFont.load_default()
+  line = 13  # pixels per text line
+  strip = Image.new('RGB', (width, 4 * line + 6), (255, 255, 255))
+  draw = ImageDraw.Draw(strip)
+  bar = heat_colors(np.linspace(0.0, 1.0, width - 8))[None].repeat(line - 3, axis=0)
+  strip.paste(Image.fromarray(bar), (4, 3))
+  draw.text((4, line), heat_map.low, fill=(0, 0, 0), font=font)
+  draw.text((width - 4 - draw.textlength(heat_map.high, font=font), line), heat_map.high,
+            fill=(0, 0, 0), font=font)
+  draw.text(((width - draw.textlength(heat_map.caption, font=font)) / 2, 2 * line),
+            heat_map.caption, fill=(0, 0, 0), font=font)
+  y = 3 * line + 6
+  draw.line([6, y, 14, y], fill=_CENTER_COLOR, width=2)
+  draw.line([10, y - 4, 10, y + 4], fill=_CENTER_COLOR, width=2)
+  draw.text((20, y - 6), 'real modes', fill=(0, 0, 0), font=font)
+  draw.ellipse([width / 2 - 1.5, y - 1.5, width / 2 + 1.5, y + 1.5], fill=_POINT_COLOR)
+  draw.text((width / 2 + 8, y - 6), 'G(z) samples', fill=(0, 0, 0), font=font)
+  return strip
+
+
 def scatter_plot(points: np.ndarray, extent: float, size: int = 256,
-                 centers: np.ndarray | None = None) -> np.ndarray:
-  """Draws 2-D points in [-extent, extent]^2 as dots on a white uint8 [size, size, 3] canvas.
+                 centers: np.ndarray | None = None,
+                 heat_map: HeatMap | None = None) -> np.ndarray:
+  """Draws 2-D points in [-extent, extent]^2 as dots on a uint8 [size, size, 3] canvas.
 
   Args:
     points: [N, 2] in data coordinates; y points up. Non-finite points are skipped.
     extent: half the side of the square shown.
     size: side of the canvas in pixels.
     centers: optional [M, 2] mode centers, drawn as red crosses on top.
+    heat_map: optional values over the square, drawn as colours behind the points
+      instead of white, with a legend strip (colour bar, markers) below the square.
 
   Returns:
-    uint8 [size, size, 3].
+    uint8 [size, size, 3], or [size + legend, size, 3] with a heat map.
   """
-  canvas = Image.new('RGB', (size, size), (255, 255, 255))
+  if heat_map is None:
+    canvas = Image.new('RGB', (size, size), (255, 255, 255))
+  else:
+    canvas = Image.fromarray(heat_colors(_resize_square(np.asarray(heat_map.values), size)))
   draw = ImageDraw.Draw(canvas)
   scale = (size - 1) / (2.0 * extent)
 
@@ -126,28 +187,50 @@ def scatter_plot(points: np.ndarray, extent: float, size: int = 256,
     return np.clip(pixels, -8, size + 8)
 
   for x, y in to_pixels(points):
-    draw.ellipse([x - 1.5, y - 1.5, x + 1.5, y + 1.5], fill=(25, 25, 112))
+    draw.ellipse([x - 1.5, y - 1.5, x + 1.5, y + 1.5], fill=_POINT_COLOR)
   for x, y in to_pixels(centers if centers is not None else []):
-    draw.line([x - 4, y, x + 4, y], fill=(220, 0, 0), width=2)
-    draw.line([x, y - 4, x, y + 4], fill=(220, 0, 0), width=2)
-  return np.asarray(canvas)
+    draw.line([x - 4, y, x + 4, y], fill=_CENTER_COLOR, width=2)
+    draw.line([x, y - 4, x, y + 4], fill=_CENTER_COLOR, width=2)
+  if heat_map is None:
+    return np.asarray(canvas)
+  return np.concatenate([np.asarray(canvas), np.asarray(_legend(size, heat_map))])
+
+
+def _save_atomically(path: str, save: Callable[[BinaryIO], None]):
+  """Calls save(file) on a temporary file beside `path`, then renames it to `path`.
+
+  Readers (TensorBoard, a browser, `gan_jax.animate`) never see half a file.
+  """
+  directory = os.path.dirname(path) or '.'
+  os.makedirs(directory, exist_ok=True)
+  # A temp file in the same directory, so os.replace is an atomic rename.
+  fd, tmp = tempfile.mkstemp(dir=directory, suffix='.tmp')
+  try:
+    with os.fdopen(fd, 'wb') as f:
+      save(f)
+    os.replace(tmp, path)
+  except BaseException:
+    os.remove(tmp)
+    raise
 
 
 def save_png(path: str, image: np.ndarray):
   """Saves a uint8 HWC image (C = 1 or 3) as PNG, atomically, creating parent dirs."""
   image = np.asarray(image)
   image = image[..., 0] if image.shape[-1] == 1 else image  # PIL wants grayscale as HW
-  directory = os.path.dirname(path) or '.'
-  os.makedirs(directory, exist_ok=True)
-  # A temp file in the same directory, so os.replace is an atomic rename.
-  fd, tmp = tempfile.mkstemp(dir=directory, suffix='.png.tmp')
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      Image.fromarray(image).save(f, format='PNG')
-    os.replace(tmp, path)
-  except BaseException:
-    os.remove(tmp)
-    raise
+  _save_atomically(path, lambda f: Image.fromarray(image).save(f, format='PNG'))
+
+
+def save_gif(path: str, frames: Sequence[np.ndarray], frame_ms: int, last_frame_ms: int):
+  """Saves uint8 HWC RGB frames as an animated GIF that loops, atomically.
+
+  Each frame shows for `frame_ms` milliseconds, the last for `last_frame_ms`. Frames
+  identical to the one before are merged into it by PIL: give each a label to keep it.
+  """
+  images = [Image.fromarray(np.asarray(frame)) for frame in frames]
+  durations = [frame_ms] * (len(images) - 1) + [last_frame_ms]
+  _save_atomically(path, lambda f: images[0].save(
+      f, format='GIF', save_all=True, append_images=images[1:], duration=durations, loop=0))
 
 
 def is_time(step: int, every: int, total: int) -> bool:
@@ -158,7 +241,7 @@ def is_time(step: int, every: int, total: int) -> bool:
   return step >= 1 and (step % every == 0 or step == total)
 
 
-def _format_duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
   s = max(0, round(seconds))
   h, m, s = s // 3600, s // 60 % 60, s % 60
   if h:
@@ -207,7 +290,7 @@ class Progress:
       self._paused = {}
       first_step, start = self._start
       logging.info('%s; steps %d-%d incl. compilation took %s', head, first_step, step,
-                   _format_duration(now - start))
+                   format_duration(now - start))
       return {}
     last_step, last_time = self._last
     busy = now - last_time - self._paused_since_last
@@ -220,7 +303,7 @@ class Progress:
     elapsed = now - ref_time
     eta = (self._total - step) * elapsed / (step - ref_step)
     line = (f'{head} {steps_per_sec:.1f} steps/s {steps_per_sec * self._batch_size:.0f} img/s '
-            f'ETA {_format_duration(eta)}')
+            f'ETA {format_duration(eta)}')
     if self._paused:
       line += ' | ' + ' '.join(f'{k} {100 * v / elapsed:.0f}%' for k, v in self._paused.items())
     logging.info('%s', line)

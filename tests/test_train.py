@@ -8,6 +8,7 @@ import sys
 
 import jax
 import numpy as np
+from PIL import Image
 import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
@@ -271,6 +272,8 @@ def test_toy_ring_run_covers_all_eight_modes(tmp_path):
   per_mode = np.bincount(distances.argmin(axis=1)[near], minlength=len(centers))
   assert np.all(per_mode >= 0.01 * len(points)), per_mode  # every mode holds >= 1% of samples
   assert near.mean() > 0.3
+  # The end of a toy run strings its sample pictures into a GIF.
+  assert Image.open(tmp_path / 'training.gif').n_frames == len(os.listdir(tmp_path / 'samples'))
 
 
 

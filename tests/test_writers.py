@@ -116,6 +116,33 @@ def test_scatter_plot_draws_points_and_centers():
     assert (image[corner] == 255).all()
 
 
+def test_heat_colors_run_from_fake_through_undecided_to_real():
+  ends = writers.heat_colors(np.array([0.0, 0.5, 1.0, -3.0, np.nan]))
+  assert ends.dtype == np.uint8
+  np.testing.assert_array_equal(ends[:3], writers._HEAT_RAMP)
+  np.testing.assert_array_equal(ends[3], ends[0])  # clipped
+  np.testing.assert_array_equal(ends[4], ends[1])  # NaN: undecided, not black
+  quarter = writers.heat_colors(np.array(0.25)).astype(int)
+  np.testing.assert_allclose(quarter, (writers._HEAT_RAMP[0] + writers._HEAT_RAMP[1]) / 2, atol=1)
+
+
+def test_scatter_plot_draws_the_heat_map_behind_the_points_with_a_legend():
+  values = np.zeros((8, 8))
+  values[:, 4:] = 1.0  # the right half
+  heat_map = writers.HeatMap(values, 'D(x)', '0 fake', '1 real')
+  image = writers.scatter_plot(np.array([[1.0, 1.0]]), extent=2.0, size=101,
+                               centers=np.array([[-1.0, -1.0]]), heat_map=heat_map)
+  assert image.shape[0] > 101 and image.shape[1:] == (101, 3)  # the legend strip below
+  low, high = writers.heat_colors(np.array([0.0, 1.0]))
+  np.testing.assert_array_equal(image[50, 5], low)
+  np.testing.assert_array_equal(image[50, 95], high)
+  assert image[25, 75].sum() < 3 * 128  # the point (1, 1) on top
+  r, g, b = image[75, 25].astype(int)  # the cross (-1, -1) on top
+  assert r > 150 and g < 50 and b < 50
+  bar = image[101:].reshape(-1, 3)  # the legend holds the colour bar's both ends
+  assert (bar == low).all(axis=1).any() and (bar == high).all(axis=1).any()
+
+
 @pytest.mark.parametrize('channels', [1, 3])
 def test_save_png_round_trip(tmp_path, channels):
   image = np.random.default_rng(0).integers(0, 256, (5, 7, channels), dtype=np.uint8)
@@ -185,4 +212,4 @@ def test_progress_repeated_step_measures_nothing():
 @pytest.mark.parametrize('seconds, text', [
     (0.4, '0s'), (59, '59s'), (446, '7m26s'), (3600, '1h0m0s'), (3725, '1h2m5s')])
 def test_format_duration(seconds, text):
-  assert writers._format_duration(seconds) == text
+  assert writers.format_duration(seconds) == text
