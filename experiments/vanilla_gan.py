@@ -3,6 +3,8 @@ r"""The original GAN (Goodfellow et al., 2014): MLPs, uniform latents, the minim
 G minimises log(1 - D(G(z))), the saturating loss of the paper's value function.
 The paper used MNIST; Fashion-MNIST is the dataset that is available offline here.
 
+`:cpu` (3,000 steps) takes about 1 minute on 2 CPU cores.
+
 python -m gan_jax.main --config experiments/vanilla_gan.py --workdir runs/vanilla_gan
 python -m gan_jax.main --config experiments/vanilla_gan.py:cpu --workdir runs/vanilla_gan_cpu
 """

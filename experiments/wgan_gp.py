@@ -3,6 +3,8 @@ r"""WGAN-GP (Gulrajani et al., 2017) with the DCGAN architecture on Fashion-MNIS
 Five critic updates per generator update, penalty weight 10, Adam(1e-4, 0, 0.9) as
 in the paper. The critic has no batch norm: the penalty is per example.
 
+`:cpu` (1,000 steps) takes about 15 minutes on 2 CPU cores, ~0.9 s a step.
+
 python -m gan_jax.main --config experiments/wgan_gp.py --workdir runs/wgan_gp
 python -m gan_jax.main --config experiments/wgan_gp.py:cpu --workdir runs/wgan_gp_cpu
 """
