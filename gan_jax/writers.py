@@ -7,7 +7,6 @@ import contextlib
 import json
 import math
 import os
-import tempfile
 import time
 from typing import BinaryIO, Callable, Iterator, Mapping, NamedTuple, Sequence
 import uuid
@@ -203,11 +202,13 @@ def _save_atomically(path: str, save: Callable[[BinaryIO], None]):
   """
   directory = os.path.dirname(path) or '.'
   os.makedirs(directory, exist_ok=True)
-  # A temp file in the same directory, so os.replace is an atomic rename.
-  fd, tmp = tempfile.mkstemp(dir=directory, suffix='.tmp')
+  # A temp file in the same directory, so os.replace is an atomic rename. Opened as open()
+  # does, it gets the usual permissions (0666 less the umask), not mkstemp's 0600.
+  tmp = f'{path}.{uuid.uuid4().hex[:8]}.tmp'
+  file = open(tmp, 'xb')
   try:
-    with os.fdopen(fd, 'wb') as f:
-      save(f)
+    with file:
+      save(file)
     os.replace(tmp, path)
   except BaseException:
     os.remove(tmp)

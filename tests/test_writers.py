@@ -4,6 +4,7 @@ import io
 import json
 import math
 import os
+import stat
 
 import numpy as np
 from PIL import Image
@@ -151,6 +152,15 @@ def test_save_png_round_trip(tmp_path, channels):
   loaded = np.asarray(Image.open(path))
   np.testing.assert_array_equal(loaded.reshape(image.shape), image)
   assert os.listdir(tmp_path / 'a' / 'b') == ['grid.png']  # no temp file left
+
+
+def test_saved_images_get_the_usual_permissions(tmp_path):
+  previous = os.umask(0o027)
+  try:
+    writers.save_png(str(tmp_path / 'grid.png'), np.zeros((4, 4, 1), np.uint8))
+  finally:
+    os.umask(previous)
+  assert stat.S_IMODE(os.stat(tmp_path / 'grid.png').st_mode) == 0o640  # 0666 less the umask
 
 
 @pytest.mark.parametrize('step, every, total, expected', [
