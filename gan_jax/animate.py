@@ -8,7 +8,6 @@ game (`toy_plot`), G's samples moving over D's belief. Image runs get one on req
 """
 import os
 import re
-import sys
 
 from absl import app
 from absl import flags
@@ -77,13 +76,10 @@ def _define_flags() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  try:
-    path = write_gif(FLAGS.workdir, FLAGS.frame_ms, FLAGS.last_frame_ms)
-  except (UserError, OSError) as e:
-    sys.exit(f'Error: {e}')
+  path = write_gif(FLAGS.workdir, FLAGS.frame_ms, FLAGS.last_frame_ms)
   print(f'Wrote {len(sample_frames(FLAGS.workdir))} frames to {path}')
 
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main, flags_parser=cli.parse_flags)
+  cli.run(main)

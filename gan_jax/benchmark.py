@@ -6,7 +6,6 @@ prints one JSON line. `--synthetic` feeds one device-resident random batch (the 
 alone); without it the real input pipeline feeds every step, as in training.
 """
 import json
-import sys
 import time
 from typing import Any
 
@@ -19,7 +18,6 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from ml_collections import config_flags
 
 from gan_jax import cli, configs, input_pipeline, models, train
-from gan_jax.errors import UserError
 from gan_jax.state import create_optimizers, init_state
 
 FLAGS = flags.FLAGS
@@ -27,8 +25,7 @@ flags.DEFINE_integer('steps', 20, 'Timed training steps.', lower_bound=1)
 flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation.', lower_bound=0)
 flags.DEFINE_bool('synthetic', False,
                   'Feed one device-resident random batch instead of the input pipeline.')
-config_flags.DEFINE_config_file('config', None, 'An experiments/*.py file, e.g. '
-                                'experiments/ns_gan.py:cpu.', lock_config=True)
+cli.define_config_flag('An experiments/*.py file, e.g. experiments/ns_gan.py:cpu.')
 flags.mark_flags_as_required(['config'])
 
 # Dense bf16 tensor-core peak FLOP/s per device, by a substring of `device.device_kind`:
@@ -106,13 +103,10 @@ def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, sy
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  try:
-    results = run_benchmark(FLAGS.config, FLAGS.steps, FLAGS.warmup, FLAGS.synthetic,
-                            config_flags.get_config_filename(FLAGS['config']))
-  except UserError as e:
-    sys.exit(f'Error: {e}')
+  results = run_benchmark(FLAGS.config, FLAGS.steps, FLAGS.warmup, FLAGS.synthetic,
+                          config_flags.get_config_filename(FLAGS['config']))
   print(json.dumps(results))
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=cli.parse_flags)
+  cli.run(main)

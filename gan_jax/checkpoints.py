@@ -6,11 +6,13 @@ the same `restore`. A checkpoint that cannot be written or read ends in a UserEr
 saying what to do.
 """
 import dataclasses
+import errno
 import functools
 import json
 import logging as std_logging
 import os
 import sys
+import tempfile
 import time
 from typing import Any, Callable
 
@@ -32,6 +34,26 @@ BEST_DIR = 'best_checkpoint'  # config.keep_best_checkpoint's one checkpoint
 # Fields that change the shapes of the state: a checkpoint cannot be resumed across them.
 SHAPE_FIELDS = ('dataset', 'model.name', 'model.latent_dim', 'model.width', 'model.mlp_layers',
                 'model.g_batch_norm', 'model.spectral_norm')
+
+
+def check_workdir(workdir: str) -> None:
+  """Raises UserError unless a file can be created in `workdir`; run it before anything compiles.
+
+  A workdir that does not exist yet is checked through its nearest existing parent. Creates
+  and changes nothing, so an existing workdir's checkpoints stay as they are.
+  """
+  path = os.path.abspath(workdir)
+  while not os.path.lexists(path):
+    path = os.path.dirname(path)
+  try:
+    if not os.path.isdir(path):
+      raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+    with tempfile.TemporaryFile(dir=path):
+      pass
+  except OSError as e:
+    raise UserError(f'--workdir {workdir} cannot be written: creating a file in {path} failed '
+                    f'({e.strerror}). Nothing was written; use another --workdir or make it '
+                    'writable.') from e
 
 
 def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:

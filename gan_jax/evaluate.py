@@ -21,7 +21,6 @@ import functools
 import hashlib
 import json
 import os
-import sys
 from typing import Any, BinaryIO, Callable, NamedTuple
 
 from absl import app
@@ -335,15 +334,12 @@ def _run() -> dict[str, Any]:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  try:
-    result = _run()
-    if FLAGS.workdir:
-      append_result(FLAGS.workdir, result)
-  except (UserError, OSError) as e:
-    sys.exit(f'Error: {e}')
+  result = _run()
+  if FLAGS.workdir:
+    append_result(FLAGS.workdir, result)
   print(json.dumps(result))
 
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main, flags_parser=cli.parse_flags)
+  cli.run(main)

@@ -19,7 +19,6 @@ import dataclasses
 import functools
 import hashlib
 import os
-import sys
 import time
 from typing import Any
 
@@ -290,13 +289,10 @@ def _define_flags() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  try:
-    variables, test_accuracy = train(
-        FLAGS.dataset, seed=FLAGS.seed, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
-        learning_rate=FLAGS.learning_rate, manual_dir=FLAGS.manual_dir, data_dir=FLAGS.data_dir)
-    path, checksum = save(variables, FLAGS.workdir, FLAGS.dataset)
-  except (UserError, OSError) as e:
-    sys.exit(f'Error: {e}')
+  variables, test_accuracy = train(
+      FLAGS.dataset, seed=FLAGS.seed, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
+      learning_rate=FLAGS.learning_rate, manual_dir=FLAGS.manual_dir, data_dir=FLAGS.data_dir)
+  path, checksum = save(variables, FLAGS.workdir, FLAGS.dataset)
   print(f'Test accuracy: {100 * test_accuracy:.2f}%')
   print(f'Wrote {path} ({os.path.getsize(path)} bytes), sha256 {checksum}')
   print(f'To ship it: cp {path} {WEIGHTS_DIR}/ and set WEIGHTS[{FLAGS.dataset!r}] in '
@@ -305,4 +301,4 @@ def main(argv):
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main, flags_parser=cli.parse_flags)
+  cli.run(main)

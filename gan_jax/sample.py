@@ -1,12 +1,11 @@
 r"""Writes samples of a trained GAN to a .npy file.
 
-python -m gan_jax.sample --workdir runs/ns --num_samples 10000 --output samples.npy
+python -m gan_jax.sample --workdir runs/ns --num_samples 10000   # writes runs/ns/samples.npy
 
 Images come out NHWC float32 in [0, 1]; 2-D toy data as [N, 2] points in data
 coordinates. The latents come from `--seed`, so the same seed gives the same samples.
 """
 import os
-import sys
 
 from absl import app
 from absl import flags
@@ -14,8 +13,7 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from gan_jax import checkpoints, models
-from gan_jax.errors import UserError
+from gan_jax import checkpoints, cli, models
 from gan_jax.state import GANState, generate
 
 # One compiled function for every state: the module is a static (hashable) argument and the
@@ -49,28 +47,26 @@ def _define_flags() -> None:
   """Defines the command's flags, only when it runs as a program: train imports this module."""
   flags.DEFINE_string('workdir', None, 'A gan_jax training workdir.')
   flags.DEFINE_integer('num_samples', 10_000, 'How many samples to write.')
-  flags.DEFINE_string('output', None, 'The .npy file to write.')
+  flags.DEFINE_string('output', None, 'The .npy file to write; default WORKDIR/samples.npy.')
   flags.DEFINE_integer('seed', 0, 'Seed of the latents.')
   flags.DEFINE_integer('restore_step', None, 'Checkpoint step to load; default: the latest.')
   flags.DEFINE_alias('step', 'restore_step')
   flags.DEFINE_integer('batch_size', 500, 'Samples generated per call.')
-  flags.mark_flags_as_required(['workdir', 'output'])
+  flags.mark_flag_as_required('workdir')
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  try:
-    loaded = checkpoints.load(FLAGS.workdir, FLAGS.restore_step)
-  except UserError as e:
-    sys.exit(f'Error: {e}')
+  loaded = checkpoints.load(FLAGS.workdir, FLAGS.restore_step)
   samples = sample(loaded, FLAGS.num_samples, FLAGS.seed, FLAGS.batch_size)
-  os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-  np.save(FLAGS.output, samples)
+  output = FLAGS.output or os.path.join(FLAGS.workdir, 'samples.npy')
+  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+  np.save(output, samples)
   print(f'Wrote {samples.shape} {samples.dtype} samples from step {int(loaded.state.step)} '
-        f'to {FLAGS.output}')
+        f'to {output}')
 
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main)
+  cli.run(main)
