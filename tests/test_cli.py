@@ -105,6 +105,15 @@ def trained(tmp_path_factory):
   return workdir, output
 
 
+def test_training_ends_saying_what_was_done_and_how_to_evaluate(trained):
+  workdir, output = trained
+  last = output.strip().splitlines()[-1]
+  assert re.search(rf'Trained to step 2 in \d+s: samples in {workdir}/samples/, checkpoints in '
+                   rf'{workdir}/checkpoints/\. Evaluate them with: '
+                   rf'python -m gan_jax.evaluate --workdir {workdir}$', last), last
+  assert output.count('Trained to step') == 1
+
+
 def test_training_logs_only_its_own_info_lines_by_default(trained):
   _, output = trained
   assert not other_libraries_info(output), other_libraries_info(output)

@@ -93,6 +93,7 @@ def _interrupt(workdir, signum):
   rest = process.stderr.read()
   assert process.wait(timeout=120) == 0, rest[-3000:]
   assert f'Stopped by {signum.name}' in rest and 'rerun the same command to resume' in rest
+  assert 'Trained to step' not in rest  # no summary of a finished run after it
   return checkpoints.create_manager(str(workdir)).latest_step()
 
 
