@@ -17,6 +17,7 @@ import time
 from typing import Any, Callable
 
 from absl import logging
+from etils import epath
 import flax.linen as nn
 import grain
 import jax
@@ -31,6 +32,10 @@ from gan_jax.state import GANState, create_optimizers, create_state
 
 CONFIG_FILE = 'config.json'
 BEST_DIR = 'best_checkpoint'  # config.keep_best_checkpoint's one checkpoint
+# What a checkpoint records of the run besides the state, with the values a checkpoint
+# written before the field existed means: divergence rollbacks so far, and the seconds of
+# training so far (config.train_minutes).
+RUN_META = {'rollbacks': 0, 'train_seconds': 0.0}
 # Fields that change the shapes of the state: a checkpoint cannot be resumed across them.
 SHAPE_FIELDS = ('dataset', 'model.name', 'model.latent_dim', 'model.width', 'model.mlp_layers',
                 'model.g_batch_norm', 'model.spectral_norm')
@@ -86,6 +91,12 @@ def _field(config: ml_collections.ConfigDict, dotted: str) -> Any:
   return config
 
 
+def _shape_settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """What of `config` decides the state's shapes: SHAPE_FIELDS, and whether it keeps an EMA."""
+  return {**{field: _field(config, field) for field in SHAPE_FIELDS},
+          'g_ema_decay > 0': config.g_ema_decay > 0}
+
+
 def start_over_if_config_changed(workdir: str, config: ml_collections.ConfigDict) -> None:
   """Refuses to resume `workdir` under a config that changes the state's shapes.
 
@@ -95,13 +106,14 @@ def start_over_if_config_changed(workdir: str, config: ml_collections.ConfigDict
   saved, directory = read_config(workdir), os.path.join(workdir, 'checkpoints')
   if saved is None or not os.path.isdir(directory):
     return
-  for field in SHAPE_FIELDS:
-    old, new = _field(saved, field), _field(config, field)
+  saved, wanted = _shape_settings(saved), _shape_settings(config)
+  for field, old in saved.items():
+    new = wanted[field]
     if old == new:
       continue
     if not config.allow_config_change:
       raise UserError(
-          f'{workdir} holds a run with config.{field}={old!r}, but this config says {new!r}, '
+          f'{workdir} holds a run with config.{field}: {old!r}, but this config says {new!r}, '
           'which changes the shapes of the checkpointed state. Use a fresh --workdir, or pass '
           '--config.allow_config_change=True to start this workdir over (its old checkpoints '
           'are kept aside).')
@@ -177,8 +189,8 @@ def _write_error(manager: ocp.CheckpointManager, error: Exception) -> UserError:
 
 
 def save(manager: ocp.CheckpointManager, state: GANState, data_iterator: grain.DatasetIterator,
-         rollbacks: int = 0, metrics: dict[str, Any] | None = None) -> None:
-  """Saves the state, the data position and the divergence rollbacks so far at state.step.
+         meta: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> None:
+  """Saves the state, the data position and the run's `meta` (RunMeta's fields) at state.step.
 
   `metrics` are what a best-keeping manager (`create_manager(best_fn=...)`) ranks by.
 
@@ -188,7 +200,7 @@ def save(manager: ocp.CheckpointManager, state: GANState, data_iterator: grain.D
   try:
     manager.save(int(state.step), args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(data_iterator),
-        meta=ocp.args.JsonSave({'rollbacks': rollbacks})), metrics=metrics)
+        meta=ocp.args.JsonSave({**RUN_META, **(meta or {})})), metrics=metrics)
   except (OSError, ValueError) as e:  # tensorstore raises ValueError for I/O errors
     raise _write_error(manager, e) from e
 
@@ -217,19 +229,31 @@ def discard_after(manager: ocp.CheckpointManager, step: int) -> None:
     logging.warning('Resuming from step %d: deleted the later checkpoints %s.', step, newer)
 
 
+def _restore_target(abstract_state: GANState, path: epath.Path) -> GANState | dict[str, Any]:
+  """What to restore the state at `path` into: `abstract_state`, or for a checkpoint written
+  before some (then empty, e.g. EMA-less) fields of GANState existed, a dict without them."""
+  saved = set(ocp.StandardCheckpointHandler().metadata(path).keys())
+  fields = {field.name: getattr(abstract_state, field.name)
+            for field in dataclasses.fields(abstract_state)}
+  if set(fields) <= saved:
+    return abstract_state
+  return {name: value for name, value in fields.items() if name in saved or value != {}}
+
+
 def restore(manager: ocp.CheckpointManager, abstract_state: GANState,
             data_iterator: grain.DatasetIterator | None = None,
-            step: int | None = None) -> tuple[GANState, int]:
-  """Restores the state at `step` (default: latest) and the divergence rollbacks so far.
+            step: int | None = None) -> tuple[GANState, dict[str, Any]]:
+  """Restores the state at `step` (default: latest) and the run's meta (RUN_META's fields).
 
   Restores `data_iterator` in place too, if given. An unreadable checkpoint raises a
   UserError naming the older ones to resume from instead.
   """
   step = manager.latest_step() if step is None else step
-  args = {'state': ocp.args.StandardRestore(abstract_state), 'meta': ocp.args.JsonRestore()}
-  if data_iterator is not None:
-    args['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
   try:
+    target = _restore_target(abstract_state, manager.directory / str(step) / 'state')
+    args = {'state': ocp.args.StandardRestore(target), 'meta': ocp.args.JsonRestore()}
+    if data_iterator is not None:
+      args['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
     restored = manager.restore(step, args=ocp.args.Composite(**args))
   except (OSError, ValueError, KeyError) as e:  # a missing or truncated file, per orbax's layer
     others = sorted(s for s in manager.all_steps() if s != step)
@@ -237,7 +261,10 @@ def restore(manager: ocp.CheckpointManager, abstract_state: GANState,
               'it is the only one; delete it to start over')
     raise UserError(f'Checkpoint {manager.directory / str(step)} cannot be read, it is corrupt '
                     f'or incomplete ({type(e).__name__}: {_brief(e)}); {advice}.') from e
-  return restored.state, restored.meta['rollbacks']
+  state = restored.state
+  if isinstance(state, dict):  # fields the checkpoint predates take their (empty) defaults
+    state = GANState(**state)
+  return state, {**RUN_META, **restored.meta}
 
 
 def abstract_state(config: ml_collections.ConfigDict, generator: nn.Module,

@@ -22,7 +22,8 @@ def default() -> ml_collections.ConfigDict:
   """
   config = ml_collections.ConfigDict()
   config.seed = 0
-  # One of input_pipeline.DATASETS: fashion_mnist, mnist (28x28x1 images), ring8, grid25 (2-D points).
+  # One of input_pipeline.DATASETS: fashion_mnist, mnist (28x28x1 images), ring8, grid25
+  # (2-D points).
   config.dataset = 'fashion_mnist'
   config.data = ml_collections.ConfigDict(dict(
       manual_dir='',  # a folder holding the four IDX .gz files; '' searches the usual places
@@ -53,9 +54,17 @@ def default() -> ml_collections.ConfigDict:
   config.num_steps = 10_000  # generator updates
   config.g_optimizer = ml_collections.ConfigDict(dict(learning_rate=2e-4, b1=0.5, b2=0.999))
   config.d_optimizer = ml_collections.ConfigDict(dict(learning_rate=2e-4, b1=0.5, b2=0.999))
+  # An exponential moving average of the generator's weights (0: none), from step
+  # g_ema_start on; samples, evaluation and notebooks use it (Karras et al., 2018; BigGAN).
+  config.g_ema_decay = 0.0
+  config.g_ema_start = 0
+  # A wall-clock budget (0: none): the run stops, saved, after this many minutes of
+  # training in all (resumes included) or at num_steps, whichever comes first.
+  config.train_minutes = 0.0
   config.log_every = 100
   config.sample_every = 1000
   config.checkpoint_every = 1000
+  config.checkpoint_every_minutes = 0.0  # also every so many minutes of training (0: never)
   config.keep_checkpoints = 3
   config.num_grid_samples = 64  # the fixed latents of the sample grids
   # Every eval_every steps (0: never), score eval_num_samples samples as gan_jax.evaluate
@@ -148,8 +157,9 @@ _BOUNDS = (
       'keep_checkpoints', 'num_grid_samples', 'model.latent_dim', 'model.width',
       'g_optimizer.learning_rate', 'd_optimizer.learning_rate'), lambda v: v > 0, 'positive'),
     (('gradient_penalty', 'model.mlp_layers', 'data.num_threads', 'data.prefetch',
-      'data.image_size', 'eval_every',
-      'max_rollbacks'), lambda v: v >= 0, '>= 0'),
+      'data.image_size', 'eval_every', 'g_ema_start', 'train_minutes',
+      'checkpoint_every_minutes', 'max_rollbacks'), lambda v: v >= 0, '>= 0'),
+    (('g_ema_decay',), lambda v: 0 <= v < 1, 'in [0, 1)'),
     (('rollback_lr_factor',), lambda v: 0 < v <= 1, 'in (0, 1]'),
     # grain's shuffle takes 32-bit seeds.
     (('seed',), lambda v: 0 <= v < 2**32, 'in [0, 2**32)'),

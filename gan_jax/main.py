@@ -4,14 +4,12 @@ Everything else lives in modules that tests and notebooks import; this file only
 parses flags and calls `train.train_and_evaluate`. Rerunning the same command
 resumes from the workdir's latest checkpoint, `--restore_step=N` from an older one.
 """
-import time
-
 from absl import app
 from absl import flags
 from absl import logging
 import jax
 
-from gan_jax import checkpoints, cli, train, writers
+from gan_jax import checkpoints, cli, train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Run directory: checkpoints, metrics, samples.')
@@ -29,13 +27,6 @@ cli.define_config_flag('An experiments/*.py file, e.g. experiments/ns_gan.py or 
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
-def _summary(workdir: str, step: int, seconds: float) -> str:
-  """The run's last line: what was done, where it is, how to evaluate it."""
-  return (f'Trained to step {step} in {writers.format_duration(seconds)}: samples in '
-          f'{workdir}/samples/, checkpoints in {workdir}/checkpoints/. Evaluate them with: '
-          f'python -m gan_jax.evaluate --workdir {workdir}')
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
@@ -43,11 +34,7 @@ def main(argv):
   if FLAGS.distributed:
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   logging.info('Process %d/%d on %s', jax.process_index(), jax.process_count(), jax.devices())
-  start = time.monotonic()
-  state = train.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.restore_step)
-  # A run stopped by a signal has already said so, and how to resume, in its last line.
-  if jax.process_index() == 0 and int(state.step) >= FLAGS.config.num_steps:
-    logging.info('%s', _summary(FLAGS.workdir, int(state.step), time.monotonic() - start))
+  train.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.restore_step)
 
 
 if __name__ == '__main__':

@@ -29,6 +29,10 @@ class GANState:
   d_opt_state: PyTree
   g_batch_stats: PyTree  # the generator's batch norm running averages
   d_batch_stats: PyTree  # the discriminator's spectral norm power-iteration vectors
+  # An exponential moving average of the generator's parameters and batch statistics
+  # (config.g_ema_decay > 0; else empty): what sampling and evaluation use by default.
+  g_ema_params: PyTree = flax.struct.field(default_factory=dict)
+  g_ema_batch_stats: PyTree = flax.struct.field(default_factory=dict)
 
 
 def create_optimizers(config: ml_collections.ConfigDict, learning_rate_scale: float = 1.0
@@ -49,11 +53,29 @@ def create_state(config: ml_collections.ConfigDict, generator: nn.Module,
   g_key, d_key, train_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)
   g_vars = generator.init(g_key, jnp.zeros((1, config.model.latent_dim)), train=False)
   d_vars = discriminator.init(d_key, jnp.zeros((1,) + tuple(data_shape)), train=False)
+  g_batch_stats = g_vars.get('batch_stats', {})
+  ema = config.g_ema_decay > 0
   return GANState(
       step=jnp.zeros((), jnp.int32), key=train_key,
       g_params=g_vars['params'], d_params=d_vars['params'],
       g_opt_state=g_tx.init(g_vars['params']), d_opt_state=d_tx.init(d_vars['params']),
-      g_batch_stats=g_vars.get('batch_stats', {}), d_batch_stats=d_vars.get('batch_stats', {}))
+      g_batch_stats=g_batch_stats, d_batch_stats=d_vars.get('batch_stats', {}),
+      g_ema_params=g_vars['params'] if ema else {}, g_ema_batch_stats=g_batch_stats if ema else {})
+
+
+def update_ema(state: GANState, decay: float, start_step: int) -> GANState:
+  """Moves the generator's EMA towards its current parameters and batch statistics.
+
+  Until `start_step` the average is a copy (early weights are far from good ones and would
+  linger in it), then ema <- decay * ema + (1 - decay) * current, as in Karras et al.
+  (2018) and BigGAN. Batch statistics are averaged too, so they match the averaged weights.
+  """
+  if not state.g_ema_params:
+    return state
+  decay = jnp.where(state.step <= start_step, 0.0, decay)
+  average = lambda ema, new: jax.tree.map(lambda e, n: decay * e + (1 - decay) * n, ema, new)
+  return state.replace(g_ema_params=average(state.g_ema_params, state.g_params),
+                       g_ema_batch_stats=average(state.g_ema_batch_stats, state.g_batch_stats))
 
 
 def init_state(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn.Module,
@@ -71,7 +93,13 @@ def init_state(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn.Modu
   return create.lower().compile(options)()
 
 
-def generate(generator: nn.Module, state: GANState, z: jax.Array) -> jax.Array:
-  """Samples G(z) as at test time: batch norm uses its running averages."""
-  return generator.apply({'params': state.g_params, 'batch_stats': state.g_batch_stats}, z,
-                         train=False)
+def generate(generator: nn.Module, state: GANState, z: jax.Array, ema: bool = True) -> jax.Array:
+  """Samples G(z) as at test time: batch norm uses its running averages.
+
+  With `ema` (the default) and an EMA in the state, the averaged generator makes them.
+  """
+  if ema and state.g_ema_params:
+    variables = {'params': state.g_ema_params, 'batch_stats': state.g_ema_batch_stats}
+  else:
+    variables = {'params': state.g_params, 'batch_stats': state.g_batch_stats}
+  return generator.apply(variables, z, train=False)

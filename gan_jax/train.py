@@ -6,8 +6,6 @@ real batches are split on their batch axis, gradients and metrics are averaged
 with `lax.pmean`. The same code runs on one CPU, eight GPUs or a TPU pod.
 """
 import math
-import signal
-import threading
 import time
 from typing import Any, Callable, Sequence
 
@@ -22,9 +20,9 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from gan_jax import (animate, checkpoints, configs, evaluate, input_pipeline, losses, models,
-                     sample, toy_plot, writers)
+                     run_control, sample, toy_plot, writers)
 from gan_jax.errors import UserError
-from gan_jax.state import GANState, create_optimizers, generate, init_state
+from gan_jax.state import GANState, create_optimizers, generate, init_state, update_ema
 
 AXIS = 'data'
 
@@ -153,33 +151,15 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
     g_params, g_opt_state, g_metrics = generator_update(state, d_params, d_batch_stats, fake,
                                                         generator_vjp)
     g_batch_stats = lax.pmean(g_batch_stats, AXIS)
-    new_state = state.replace(
+    new_state = update_ema(state.replace(
         step=state.step + 1, g_params=g_params, d_params=d_params, g_opt_state=g_opt_state,
-        d_opt_state=d_opt_state, g_batch_stats=g_batch_stats, d_batch_stats=d_batch_stats)
+        d_opt_state=d_opt_state, g_batch_stats=g_batch_stats, d_batch_stats=d_batch_stats),
+        config.g_ema_decay, config.g_ema_start)
     metrics = {**jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *d_metrics), **g_metrics}
     return new_state, metrics
 
   sharded = jax.shard_map(step, mesh=mesh, in_specs=(P(), P(None, AXIS)), out_specs=(P(), P()))
   return jax.jit(sharded, donate_argnums=0)
-
-
-class _StopOnSignal:
-  """Turns SIGTERM and SIGINT (preemption, Ctrl-C) into a request to save and stop."""
-
-  def __init__(self):
-    self.requested = None
-    self._previous = {}
-    if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
-      for signum in (signal.SIGTERM, signal.SIGINT):
-        self._previous[signum] = signal.signal(signum, self._handle)
-
-  def _handle(self, signum, frame):
-    del frame
-    self.requested = signal.Signals(signum).name
-
-  def restore(self):
-    for signum, handler in self._previous.items():
-      signal.signal(signum, handler)
 
 
 @jax.jit
@@ -277,23 +257,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                   if config.keep_best_checkpoint else None)
   dataset = input_pipeline.create_dataset(config, jax.process_index(), jax.process_count())
 
-  def restore_or_init(step: int | None) -> tuple[GANState, Any, int]:
-    """The state, data iterator and rollback count of checkpoint `step`, or new ones."""
+  def restore_or_init(step: int | None) -> tuple[GANState, Any, dict[str, Any]]:
+    """The state, data iterator and run meta (RUN_META) of checkpoint `step`, or new ones."""
     data_iterator = iter(dataset)
     if step is None:
       state = init_state(config, mesh, generator, discriminator, *create_optimizers(config),
                          data_shape)
-      return state, data_iterator, 0
-    state, rollbacks = checkpoints.restore(
+      return state, data_iterator, dict(checkpoints.RUN_META)
+    state, meta = checkpoints.restore(
         manager, checkpoints.abstract_state(config, generator, discriminator, data_shape, mesh),
         data_iterator, step)
-    return state, data_iterator, rollbacks
+    return state, data_iterator, meta
 
   # Resume is the default: a workdir with a checkpoint continues where it stopped.
   resume_step = manager.latest_step() if restore_step is None else restore_step
   if restore_step is not None:
     checkpoints.check_step(manager, restore_step)
-  state, data_iterator, rollbacks = restore_or_init(resume_step)
+  state, data_iterator, meta = restore_or_init(resume_step)
+  rollbacks = meta['rollbacks']
+  clock = run_control.TrainClock(config, trained_before=meta['train_seconds'])
   if resume_step is not None:
     checkpoints.discard_after(manager, resume_step)  # only once step N proved readable
     logging.info('Resumed from %s at step %d.', workdir, resume_step)
@@ -303,6 +285,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   def make_step(rollbacks):  # each rollback lowers both learning rates
     return make_train_step(config, mesh, generator, discriminator,
                            *create_optimizers(config, config.rollback_lr_factor ** rollbacks))
+
+  def run_meta():
+    return {'rollbacks': rollbacks, 'train_seconds': clock.seconds()}
 
   train_step = make_step(rollbacks)
   generate_grid = jax.jit(lambda state, z: generate(generator, state, z))
@@ -316,16 +301,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   writer = writers.MetricWriter(workdir, enabled=is_chief)
   step = first_step = last_finite = int(state.step)
   progress = writers.Progress(config.num_steps, config.batch_size * config.n_critic, first_step)
-  if first_step < config.num_steps:
+  # A fresh run makes at least one step, however small its budget.
+  done = first_step >= config.num_steps or clock.spent_before()
+  if not done:
     logging.info('Compiling the first step...')
   start = time.monotonic()
-  stop = _StopOnSignal()
+  stop = run_control.StopOnSignal()
+  stop.completed_step = step
   # Whatever happens, finish the checkpoint in flight and the metrics written so far.
   closers = (stop.restore, lambda: checkpoints.wait(manager), manager.close, writer.close)
   if best_manager:
     closers += (lambda: checkpoints.wait(best_manager), best_manager.close)
+  previous_metrics = stopping = None
   try:
-    while step < config.num_steps:
+    while not done:
       step += 1
       real = jax.make_array_from_process_local_data(data_sharding, next(data_iterator))
       state, metrics = train_step(state, real)
@@ -333,10 +322,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         jax.block_until_ready(state)
         logging.info('First step compiled and ran in %.1fs.', time.monotonic() - start)
         progress.update(step)
+      # Dispatch runs at most one step ahead of the device: waiting for the step before
+      # this one keeps a signal from queueing behind dozens of steps (a preempted VM has
+      # ~30 s), while the device always has the next step to run.
+      jax.block_until_ready(previous_metrics)
+      previous_metrics = metrics
+      stop.completed_step = step - 1
       # Read once: a signal arriving later in the step must not stop it unsaved.
       stopping = stop.requested
-      log = writers.is_time(step, config.log_every, config.num_steps)
-      save = writers.is_time(step, config.checkpoint_every, config.num_steps) or stopping
+      last = step == config.num_steps or clock.out_of_time()
+      log = writers.is_time(step, config.log_every, config.num_steps) or last
+      save = (writers.is_time(step, config.checkpoint_every, config.num_steps) or last
+              or clock.checkpoint_due() or stopping)
       if log or save:  # never log or checkpoint a diverged state unnoticed
         values = jax.device_get({**_param_norms(state), **(metrics if log else {})})
         problem = _divergence(values, (last_finite, step))
@@ -351,19 +348,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                           problem, rollbacks, config.max_rollbacks, state.step,
                           config.rollback_lr_factor ** rollbacks)
           step = last_finite = int(state.step)
+          previous_metrics = None
           continue
         last_finite = step
       if log:
         if config.loss in losses.SIGMOID_LOSSES:
           values['value_function_at_equilibrium'] = -math.log(4.0)
         writer.write_scalars(step, {**values, **progress.update(step)})
-      if writers.is_time(step, config.sample_every, config.num_steps) and is_chief:
+      if (writers.is_time(step, config.sample_every, config.num_steps) or last) and is_chief:
         with progress.paused('sample'):
           samples = np.asarray(jax.device_get(generate_grid(state, grid_latents)))
           image = save_samples(f'{workdir}/samples/step_{step:06d}.png', samples, config,
                                discriminator, state)
           writer.write_images(step, {'samples': image})
-      if config.eval_every and writers.is_time(step, config.eval_every, config.num_steps):
+      if config.eval_every and (writers.is_time(step, config.eval_every, config.num_steps)
+                                or last):
         with progress.paused('eval'):
           result = evaluate.evaluate_samples(
               sample.generate_samples(generator, state, eval_latents), config.dataset,
@@ -373,19 +372,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
             writer.write_scalars(step, {f'eval_{name}': value for name, value in result.items()
                                         if isinstance(value, (int, float))})
           if best_manager:
-            checkpoints.save(best_manager, state, data_iterator, rollbacks, metrics=result)
+            checkpoints.save(best_manager, state, data_iterator, run_meta(), metrics=result)
       if save:
         with progress.paused('checkpoint'):
-          checkpoints.save(manager, state, data_iterator, rollbacks)
+          checkpoints.save(manager, state, data_iterator, run_meta())
       if stopping:
-        logging.warning('Stopped by %s after step %d and saved a checkpoint; rerun the same '
-                        'command to resume.', stopping, step)
+        logging.warning('Stopped by %s after step %d, %d steps after the signal, and saved a '
+                        'checkpoint; rerun the same command to resume.', stopping, step,
+                        step - stop.completed_at_signal)
         break
+      done = last
   except BaseException:
     _close_all(closers, quiet=True)
     raise
   _close_all(closers)
-  if (is_chief and input_pipeline.DATASETS[config.dataset].kind == 'points'
-      and animate.sample_frames(workdir)):
-    logging.info('The game, step by step: %s', animate.write_gif(workdir))
+  if is_chief and not stopping:  # a stopped run's last word says how to resume it
+    if input_pipeline.DATASETS[config.dataset].kind == 'points' and animate.sample_frames(workdir):
+      logging.info('The game, step by step: %s', animate.write_gif(workdir))
+    logging.info('Trained to step %d in %s: samples in %s/samples/, checkpoints in '
+                 '%s/checkpoints/. Evaluate them with: python -m gan_jax.evaluate --workdir %s',
+                 step, writers.format_duration(clock.seconds()), workdir, workdir, workdir)
   return state

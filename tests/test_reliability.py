@@ -82,18 +82,33 @@ def test_sigkill_while_checkpointing_then_rerun_equals_uninterrupted_run(tmp_pat
 
 
 def _interrupt(workdir, signum):
-  """Runs main until a step is done, sends `signum`; returns the step it stopped after."""
-  process = subprocess.Popen(main_command(workdir, num_steps=1_000_000,
-                                          checkpoint_every=1_000_000),
+  """Runs main until a step is done, sends `signum`; returns the step it stopped after.
+
+  Each step is slow next to the host's dispatch (a 4096-point batch through 512-wide MLPs),
+  so a loop that let dispatch run ahead would queue hundreds of steps before the signal.
+  """
+  process = subprocess.Popen(main_command(workdir, num_steps=1_000_000, log_every=1_000_000,
+                                          checkpoint_every=1_000_000, batch_size=4096,
+                                          **{'model.width': 512}),
                              stderr=subprocess.PIPE, text=True, cwd=REPO)
   for line in process.stderr:
     if 'First step compiled' in line:
       break
+  time.sleep(1.0)  # time for dispatch to run far ahead, if nothing bounds it
+  signalled = time.monotonic()
   process.send_signal(signum)
-  rest = process.stderr.read()
+  for line in process.stderr:
+    if 'Stopped by' in line:
+      break
+  seconds_to_stop = time.monotonic() - signalled
+  rest = line + process.stderr.read()
   assert process.wait(timeout=120) == 0, rest[-3000:]
-  assert f'Stopped by {signum.name}' in rest and 'rerun the same command to resume' in rest
-  assert 'Trained to step' not in rest  # no summary of a finished run after it
+  last = rest.strip().splitlines()[-1]  # the last word: no summary or GIF of a finished run
+  assert f'Stopped by {signum.name}' in last and 'rerun the same command to resume' in last, rest
+  # The step in flight, then the checkpoint: at most 2 steps from the signal to the save.
+  steps_after_signal = int(re.search(r'(\d+) steps after the signal', rest).group(1))
+  assert 1 <= steps_after_signal <= 2
+  assert seconds_to_stop < 10, f'{seconds_to_stop:.1f}s from the signal to the checkpoint'
   return checkpoints.create_manager(str(workdir)).latest_step()
 
 
@@ -104,7 +119,7 @@ def test_sigint_and_sigterm_save_exit_cleanly_and_resume_exactly(tmp_path):
   assert stopped_at >= 2
   # num_steps changes no step: resuming with a nearer end is the same run, cut shorter.
   config = toy_config(num_steps=stopped_at + 3, log_every=100, sample_every=100,
-                      checkpoint_every=100)
+                      checkpoint_every=100, batch_size=4096, model={'width': 512})
   resumed = train.train_and_evaluate(config, str(tmp_path / 'stopped'))
   uninterrupted = train.train_and_evaluate(config, str(tmp_path / 'uninterrupted'))
   assert int(resumed.step) == stopped_at + 3

@@ -183,8 +183,9 @@ def test_sync_batch_norm_makes_four_devices_train_as_one(tiny_fashion):
   assert _one_vs_four_devices('ns_gan', **overrides) < 1e-4
 
 
-def test_resume_after_lost_steps_equals_uninterrupted_run(tmp_path):
-  config = _toy_config(num_steps=4, checkpoint_every=2, log_every=2, sample_every=100)
+@pytest.mark.parametrize('ema', [{}, {'g_ema_decay': 0.5, 'g_ema_start': 1}], ids=['no_ema', 'ema'])
+def test_resume_after_lost_steps_equals_uninterrupted_run(tmp_path, ema):
+  config = _toy_config(num_steps=4, checkpoint_every=2, log_every=2, sample_every=100, **ema)
   uninterrupted = train.train_and_evaluate(config, str(tmp_path / 'a'))
   # A run killed after step 3: its checkpoint at step 2 survives, step 3's never got written.
   config.num_steps = 3

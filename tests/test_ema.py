@@ -1,0 +1,69 @@
+"""The generator's exponential moving average: its arithmetic, its use, its checkpoints."""
+import dataclasses
+
+import grain
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+from gan_jax import checkpoints, input_pipeline, models, train
+from gan_jax.state import GANState, generate, update_ema
+from test_train import _one_step, _toy_config, assert_trees_equal
+
+
+def _state(step, params, ema):
+  return GANState(step=jnp.asarray(step), key=None, g_params={'w': jnp.asarray(params)},
+                  d_params={}, g_opt_state={}, d_opt_state={},
+                  g_batch_stats={'m': jnp.asarray(params)}, d_batch_stats={},
+                  g_ema_params={'w': jnp.asarray(ema)},
+                  g_ema_batch_stats={'m': jnp.asarray(ema)})
+
+
+def test_ema_copies_until_its_start_then_averages():
+  # Up to the start step the average is a copy of the weights...
+  copied = update_ema(_state(step=10, params=3.0, ema=1.0), decay=0.9, start_step=10)
+  assert float(copied.g_ema_params['w']) == 3.0
+  # ... then 0.9 * 1 + 0.1 * 3 = 1.2, the batch statistics alike.
+  averaged = update_ema(_state(step=11, params=3.0, ema=1.0), decay=0.9, start_step=10)
+  np.testing.assert_allclose(averaged.g_ema_params['w'], 1.2, rtol=1e-6)
+  np.testing.assert_allclose(averaged.g_ema_batch_stats['m'], 1.2, rtol=1e-6)
+  assert float(averaged.g_params['w']) == 3.0  # the weights themselves are untouched
+
+
+def test_train_step_averages_and_sampling_uses_the_average():
+  config = _toy_config(g_ema_decay=0.5, g_ema_start=0)
+  old, new, _ = _one_step(config)
+  # One step from the initial weights: ema = 0.5 * initial + 0.5 * updated.
+  jax.tree.map(lambda e, o, n: np.testing.assert_allclose(e, 0.5 * o + 0.5 * n, rtol=1e-6),
+               new.g_ema_params, old.g_params, new.g_params)
+  generator, _ = models.build(config, (2,))
+  z = jnp.ones((3, config.model.latent_dim))
+  ema_only = new.replace(g_params=new.g_ema_params)
+  np.testing.assert_array_equal(generate(generator, new, z), generate(generator, ema_only, z))
+  assert not np.array_equal(generate(generator, new, z), generate(generator, new, z, ema=False))
+
+
+def test_without_ema_the_state_holds_none():
+  _, state, _ = _one_step(_toy_config())
+  assert state.g_ema_params == {} and state.g_ema_batch_stats == {}
+
+
+def test_checkpoint_from_before_the_ema_fields_loads(tmp_path):
+  config = _toy_config()
+  state = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  # The same checkpoint as an older version wrote it: GANState without the EMA fields.
+  manager = checkpoints.create_manager(str(tmp_path / 'old'), 1)
+  older = {field.name: getattr(state, field.name) for field in dataclasses.fields(state)
+           if not field.name.startswith('g_ema')}
+  iterator = iter(input_pipeline.create_dataset(config))
+  manager.save(2, args=ocp.args.Composite(state=ocp.args.StandardSave(older),
+                                          data=grain.checkpoint.CheckpointSave(iterator),
+                                          meta=ocp.args.JsonSave({'rollbacks': 0})))
+  manager.wait_until_finished()
+  checkpoints.write_config(str(tmp_path / 'old'), config)
+  loaded = checkpoints.load(str(tmp_path / 'old'))
+  assert_trees_equal(jax.device_get(loaded.state), jax.device_get(state))
+  # And training resumes from it, its seconds of training unknown, so 0.
+  config.num_steps = 3
+  assert int(train.train_and_evaluate(config, str(tmp_path / 'old')).step) == 3
