@@ -41,19 +41,11 @@ JAX_INPUTS=${JAX_INPUTS-synthetic real}  # Set but empty: no gan_jax runs.
 CONFIG=${CONFIG:-experiments/dcgan64.py}
 RUN_TIMEOUT=${RUN_TIMEOUT:-0}
 
-die() { echo "compare.sh: $*" >&2; exit 1; }
+source benchmarks/common.sh
 
 # Which accelerator JAX sees decides the device and the default batch sizes.
-device_info=$("$PYTHON" -c 'import jax; d = jax.devices()[0]
-print(d.platform, d.device_kind, sep="\n")') ||
-  die "cannot import jax with $PYTHON (set PYTHON to the project's Python)"
-platform=$(sed -n 1p <<<"$device_info")
-device_kind=$(sed -n 2p <<<"$device_info")
-case $platform in
-  gpu) torch_device=cuda; default_batches="64 256 1024" ;;
-  cpu) torch_device=cpu; default_batches="16 64" ;;
-  *) die "unsupported JAX platform '$platform' (the PyTorch peer runs on cpu or cuda)" ;;
-esac
+find_jax_device
+if [[ $torch_device == cuda ]]; then default_batches="64 256 1024"; else default_batches="16 64"; fi
 if (($#)); then batch_sizes="$*"; else batch_sizes=${BATCH_SIZES:-$default_batches}; fi
 if [[ -z ${VARIANTS+set} ]]; then  # Set but empty: no PyTorch runs.
   VARIANTS="eager channels_last bf16 compile fastest"
@@ -65,21 +57,7 @@ if [[ -z ${VARIANTS+set} ]]; then  # Set but empty: no PyTorch runs.
 fi
 
 # PyTorch in its own virtual environment.
-torch_python=$TORCH_VENV/bin/python
-if ! "$torch_python" -c 'import torch' 2>/dev/null; then
-  echo "compare.sh: installing PyTorch into $TORCH_VENV" >&2
-  "$PYTHON" -m venv "$TORCH_VENV" || die "cannot create a virtual environment at $TORCH_VENV"
-  if [[ -z ${TORCH_WHEEL:-} && $torch_device == cpu ]]; then
-    py_tag=$("$PYTHON" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
-    TORCH_WHEEL=$(ls "$TORCH_WHEEL_DIR"/torch-*+cpu-"$py_tag"-*.whl 2>/dev/null |
-      sort -V | tail -n1)
-  fi
-  # numpy only silences torch's import-time warning.
-  "$torch_python" -m pip install --quiet "${TORCH_WHEEL:-torch}" numpy \
-    || die "pip could not install ${TORCH_WHEEL:-torch} into $TORCH_VENV"
-fi
-torch_version=$("$torch_python" -c 'import torch; print(torch.__version__)') \
-  || die "torch does not import in $TORCH_VENV"
+ensure_torch_venv
 
 # One results file per day and host (or GPU); each run starts with a meta line.
 if [[ $torch_device == cuda ]]; then
@@ -90,24 +68,7 @@ fi
 tag=$(tr -c 'A-Za-z0-9._\n-' '-' <<<"$tag")
 RESULTS=${RESULTS:-benchmarks/results/$(date +%Y-%m-%d)-$tag.jsonl}
 mkdir -p "$(dirname "$RESULTS")"
-"$PYTHON" - "$RESULTS" "$device_kind" "$torch_version" "$STEPS" "$WARMUP" <<'EOF'
-import datetime, json, socket, sys
-import jax
-path, device_kind, torch_version, steps, warmup = sys.argv[1:]
-if device_kind == 'cpu':  # JAX says only 'cpu': name the model, as pytorch_dcgan.py does.
-  try:
-    with open('/proc/cpuinfo') as f:
-      model = next((l.split(':', 1)[1].strip() for l in f if l.startswith('model name')), '')
-  except OSError:
-    model = ''
-  device_kind = f'cpu ({model})' if model else device_kind
-meta = {'meta': True, 'date': datetime.datetime.now().isoformat(timespec='seconds'),
-        'host': socket.gethostname(), 'device_kind': device_kind,
-        'jax_version': jax.__version__, 'torch_version': torch_version,
-        'steps': int(steps), 'warmup': int(warmup)}
-with open(path, 'a') as f:
-  f.write(json.dumps(meta) + '\n')
-EOF
+write_meta "$RESULTS" torch_version="$torch_version" steps:="$STEPS" warmup:="$WARMUP"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -156,7 +156,7 @@ def _device_kind(device: torch.device) -> str:
   return platform.processor() or platform.machine() or 'cpu'
 
 
-def _sync(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
   # CUDA kernels run asynchronously: wait for them before reading the clock.
   if device.type == 'cuda':
     torch.cuda.synchronize(device)
@@ -242,15 +242,15 @@ def run_benchmark(variant_name: str, batch_size: int, steps: int, warmup: int, n
     # The first iteration traces and compiles every graph (each D input, G, backwards).
     start = time.perf_counter()
     iteration()
-    _sync(device)
+    synchronize(device)
     compile_seconds = time.perf_counter() - start
   for _ in range(warmup):
     iteration()
-  _sync(device)
+  synchronize(device)
   start = time.perf_counter()
   for _ in range(steps):
     iteration()
-  _sync(device)
+  synchronize(device)
   seconds_per_step = (time.perf_counter() - start) / steps
 
   return {

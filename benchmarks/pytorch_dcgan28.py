@@ -1,13 +1,17 @@
 r"""Trains the TensorFlow tutorial's 28x28 DCGAN in PyTorch for a time budget; saves samples.
 
-  python benchmarks/pytorch_dcgan28.py --minutes 15 --output samples.npy
+  python benchmarks/pytorch_dcgan28.py --minutes 15 --snapshot_minutes 5,10 \
+      --output runs/pytorch_dcgan28/samples.npy
 
 Run it with a Python that has torch (benchmarks/compare.sh makes such a virtual
 environment). It trains on the Fashion-MNIST training images for `--minutes` of wall-clock
 time (reading the data counts), then writes `--num_samples` images from the generator in
 eval mode as float32 NHWC [N, 28, 28, 1] in [0, 1], the format `python -m gan_jax.sample`
-writes, so gan_jax's evaluator can score this run beside gan_jax's own. It prints one JSON
-line at the end.
+writes, so gan_jax's evaluator can score this run beside gan_jax's own. At each of
+`--snapshot_minutes` it writes the same latents' images the same way beside `--output`
+(samples_5min.npy, samples_10min.npy), with the clock stopped while it does, so that
+benchmarks/quality_compare.sh can score both frameworks at equal wall clock. It prints one
+JSON line at the end, with each snapshot's steps and minutes of training.
 
 The models, their initialisation, the loss and the training step are those of the
 TensorFlow DCGAN tutorial (tensorflow.org/tutorials/generative/dcgan), with the Keras 2
@@ -63,7 +67,8 @@ except ImportError:
   sys.exit('Error: PyTorch is not installed in this Python; run benchmarks/compare.sh (it '
            'installs torch in its own virtual environment) or `pip install torch` elsewhere.')
 
-from pytorch_dcgan import positive, select_device  # beside this file: its folder is on sys.path
+# Beside this file: its folder is on sys.path.
+from pytorch_dcgan import positive, select_device, synchronize
 
 NZ = 100  # Latent size, the tutorial's noise_dim.
 IMAGE_SIZE = 28
@@ -186,12 +191,47 @@ def load_images(data_dir: str) -> np.ndarray:
   return np.frombuffer(data, np.uint8, offset=16).reshape(count, rows, cols)
 
 
+def snapshot_path(output: str, minutes: float) -> str:
+  """Where the samples at `minutes` go: beside `output`, e.g. samples.npy -> samples_5min.npy."""
+  return f'{os.path.splitext(output)[0]}_{minutes:g}min.npy'
+
+
+def write_samples(net_g: Generator, latents: torch.Tensor, path: str, sample_batch_size: int,
+                  device: torch.device) -> None:
+  """Writes net_g's images of `latents` to `path` as float32 NHWC in [0, 1].
+
+  Eval mode: BN's running statistics, as the tutorial's generate_and_save_images; the caller
+  puts net_g back in train mode to train on.
+  """
+  net_g.eval()
+  with torch.no_grad():
+    samples = np.concatenate([
+        net_g(latents[i:i + sample_batch_size].to(device)).cpu().numpy()
+        for i in range(0, len(latents), sample_batch_size)])
+  samples = np.clip((samples.transpose(0, 2, 3, 1) + 1.0) / 2.0, 0.0, 1.0).astype(np.float32)
+  if os.path.dirname(path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, 'wb') as f:  # np.save(path) would append '.npy' to other names.
+    np.save(f, samples)
+
+
 def train(args: argparse.Namespace, device: torch.device) -> dict:
-  """Trains for args.minutes (data loading included), writes the samples, returns a dict."""
+  """Trains for args.minutes (data loading included), writes the samples, returns a dict.
+
+  At each of args.snapshot_minutes it also writes samples (snapshot_path); the clock stops
+  while it does, so a snapshot costs the run no training time.
+  """
   start = time.perf_counter()
   budget = 60.0 * args.minutes
+  paused = 0.0  # seconds spent writing snapshots, left out of the budget and the rates
+
+  def trained() -> float:
+    return time.perf_counter() - start - paused
+
   torch.manual_seed(args.seed)
   rng = np.random.default_rng(args.seed)
+  # One set of latents, from their own seeded stream, for the snapshots and the final samples.
+  latents = torch.randn(args.num_samples, NZ, generator=torch.Generator().manual_seed(args.seed))
 
   images = load_images(args.data_dir)
   num_batches = len(images) // args.batch_size
@@ -233,48 +273,51 @@ def train(args: argparse.Namespace, device: torch.device) -> dict:
   net_d.train()
   steps = 0
   loss_d = loss_g = torch.zeros(())
-  train_start = time.perf_counter()
-  while time.perf_counter() - start < budget:
-    order = torch.from_numpy(rng.permutation(len(images))).to(device)
-    for i in range(num_batches):
-      if time.perf_counter() - start >= budget:
+  snapshots = []
+  train_start = trained()
+  while True:
+    # Each mark's snapshot comes at the first step boundary at or after it.
+    for mark in args.snapshot_minutes[len(snapshots):]:
+      if trained() < 60.0 * mark:
         break
-      batch = images[order[i * args.batch_size:(i + 1) * args.batch_size]]
-      real = (batch.float() - 127.5) / 127.5
-      loss_d, loss_g = train_step(real)
-      steps += 1
-  if device.type == 'cuda':
-    torch.cuda.synchronize(device)
-  end = time.perf_counter()
+      synchronize(device)  # steps still queued on a GPU count as training
+      snapshots.append({'minutes': mark, 'steps': steps, 'train_minutes': trained() / 60.0,
+                        'output': snapshot_path(args.output, mark)})
+      pause_start = time.perf_counter()
+      write_samples(net_g, latents, snapshots[-1]['output'], args.sample_batch_size, device)
+      net_g.train()
+      paused += time.perf_counter() - pause_start
+    if trained() >= budget:
+      break
+    if steps % num_batches == 0:  # a new epoch, the last partial batch dropped
+      order = torch.from_numpy(rng.permutation(len(images))).to(device)
+    i = steps % num_batches
+    batch = images[order[i * args.batch_size:(i + 1) * args.batch_size]]
+    real = (batch.float() - 127.5) / 127.5
+    loss_d, loss_g = train_step(real)
+    steps += 1
+  synchronize(device)
+  end = trained()
 
-  # Eval mode: BN's running statistics, no dropout; latents from their own seeded stream.
-  net_g.eval()
-  latents = torch.randn(args.num_samples, NZ, generator=torch.Generator().manual_seed(args.seed))
-  with torch.no_grad():
-    samples = np.concatenate([
-        net_g(latents[i:i + args.sample_batch_size].to(device)).cpu().numpy()
-        for i in range(0, args.num_samples, args.sample_batch_size)])
-  samples = np.clip((samples.transpose(0, 2, 3, 1) + 1.0) / 2.0, 0.0, 1.0).astype(np.float32)
-  if os.path.dirname(args.output):
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-  with open(args.output, 'wb') as f:  # np.save(path) would append '.npy' to other names.
-    np.save(f, samples)
-
+  write_samples(net_g, latents, args.output, args.sample_batch_size, device)
   return {
       'framework': 'pytorch',
       'model': 'dcgan28',
-      'minutes': (end - start) / 60.0,
+      'minutes': end / 60.0,  # of training: snapshot writing left out
       'steps': steps,
       'epochs': steps / num_batches,
       'batch_size': args.batch_size,
       # Real images the discriminator sees per second of the training loop.
       'images_per_second': steps * args.batch_size / max(end - train_start, 1e-9),
-      'load_seconds': train_start - start,
+      'load_seconds': train_start,
+      'snapshot_seconds': paused,
+      'snapshots': snapshots,
       'd_loss': float(loss_d),
       'g_loss': float(loss_g),
       'num_samples': args.num_samples,
       'seed': args.seed,
       'device': device.type,
+      'threads': torch.get_num_threads(),
       'output': args.output,
   }
 
@@ -286,12 +329,24 @@ def _positive_float(text: str) -> float:
   return value
 
 
+def _minute_marks(text: str) -> list[float]:
+  """'5,10' -> [5.0, 10.0]: sorted, each > 0."""
+  try:
+    return sorted({_positive_float(mark) for mark in text.split(',') if mark.strip()})
+  except ValueError as e:
+    raise argparse.ArgumentTypeError(f'expected minutes separated by commas, e.g. 5,10; {e}')
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])
   parser.add_argument('--minutes', type=_positive_float, default=15.0,
                       help='Wall-clock training budget, reading the data included.')
-  parser.add_argument('--output', default='samples.npy',
+  parser.add_argument('--output', default='runs/pytorch_dcgan28/samples.npy',
                       help='The .npy file of float32 NHWC samples in [0, 1].')
+  parser.add_argument('--snapshot_minutes', type=_minute_marks, default=[],
+                      help='Also write samples at these minutes of the budget, e.g. 5,10, to '
+                      'OUTPUT_5min.npy, ... beside --output; writing them takes no training '
+                      'time.')
   parser.add_argument('--num_samples', type=positive, default=10_000)
   parser.add_argument('--data_dir', default='/usr/share/datasets/fashion-mnist',
                       help=f'Folder holding {TRAIN_FILE}.')
@@ -303,6 +358,9 @@ def main() -> None:
   parser.add_argument('--threads', type=positive, default=None,
                       help='torch.set_num_threads; default: leave torch\'s choice.')
   args = parser.parse_args()
+  if args.snapshot_minutes and args.snapshot_minutes[-1] >= args.minutes:
+    parser.error(f'--snapshot_minutes must be below --minutes={args.minutes:g}; got '
+                 f'{args.snapshot_minutes[-1]:g}.')
 
   print(json.dumps(train(args, select_device(args.device, args.threads))))
 

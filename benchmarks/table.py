@@ -60,7 +60,21 @@ def read_runs(path: str) -> list[tuple[dict, list[dict]]]:
   return [run for run in runs if run[0] or run[1]]
 
 
-def _format_rate(value: float) -> str:
+def describe(meta: dict, records: list[dict], source: str = '') -> list[str]:
+  """Date, device, cores and versions of a run, from its meta line where the script wrote one."""
+  kinds = meta.get('device_kind') or ' / '.join(sorted(
+      {str(r['device_kind']) for r in records if r.get('device_kind')})) or 'unknown device'
+  date = meta.get('date') or os.path.basename(source)[:10] or 'undated'
+  parts = [date, kinds]
+  if meta.get('cpu_count'):
+    parts.append(f'{meta["cpu_count"]} cores')
+  for key, name in (('jax_version', 'jax'), ('torch_version', 'torch')):
+    if meta.get(key):
+      parts.append(f'{name} {meta[key]}')
+  return parts
+
+
+def format_rate(value: float) -> str:
   return f'{value:,.1f}' if value < 100 else f'{value:,.0f}'
 
 
@@ -82,14 +96,7 @@ def make_table(meta: dict, records: list[dict], source: str = '') -> str:
       return None
     return float(record['images_per_second'])
 
-  # Header: date, device, versions; from the meta line where compare.sh wrote one.
-  kinds = meta.get('device_kind') or ' / '.join(sorted(
-      {str(r['device_kind']) for r in records if r.get('device_kind')})) or 'unknown device'
-  date = meta.get('date') or os.path.basename(source)[:10] or 'undated'
-  parts = [date, kinds]
-  for key, name in (('jax_version', 'jax'), ('torch_version', 'torch')):
-    if meta.get(key):
-      parts.append(f'{name} {meta[key]}')
+  parts = describe(meta, records, source)
   if meta.get('steps'):
     parts.append(f'{meta["steps"]} timed steps')
   lines = [f'DCGAN 64x64 training throughput, images/s ({", ".join(parts)})', '']
@@ -112,7 +119,7 @@ def make_table(meta: dict, records: list[dict], source: str = '') -> str:
         failures.append(f'{row[0]} {row[1]} at batch {batch}: '
                         f'{record.get("error") or "no result"}')
       else:
-        cols.append(_format_rate(value))
+        cols.append(format_rate(value))
       baseline = rate(BASELINE, batch)
       ratios.append(f'{value / baseline:.2f}x' if value is not None and baseline else '-')
     cols.append(' / '.join(ratios))
