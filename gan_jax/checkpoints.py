@@ -190,7 +190,7 @@ def _write_error(manager: ocp.CheckpointManager, error: Exception) -> UserError:
 
 def save(manager: ocp.CheckpointManager, state: GANState, data_iterator: grain.DatasetIterator,
          meta: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> None:
-  """Saves the state, the data position and the run's `meta` (RunMeta's fields) at state.step.
+  """Saves the state, the data position and the run's `meta` (RUN_META's fields) at state.step.
 
   `metrics` are what a best-keeping manager (`create_manager(best_fn=...)`) ranks by.
 
