@@ -4,6 +4,7 @@
 stop; `TrainClock` counts the seconds of training across resumes, for a wall-clock budget
 (config.train_minutes) and checkpoints every so many minutes (config.checkpoint_every_minutes).
 """
+import math
 import signal
 import threading
 import time
@@ -61,6 +62,10 @@ class TrainClock:
 
   def seconds(self) -> float:
     return self._time_fn() - self._start
+
+  def seconds_left(self) -> float:
+    """Seconds until the budget is spent (infinite without one)."""
+    return max(0.0, self._budget - self.seconds()) if self._budget else math.inf
 
   def out_of_time(self) -> bool:
     """Whether the budget is spent (never without one)."""

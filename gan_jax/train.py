@@ -354,7 +354,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if log:
         if config.loss in losses.SIGMOID_LOSSES:
           values['value_function_at_equilibrium'] = -math.log(4.0)
-        writer.write_scalars(step, {**values, **progress.update(step)})
+        writer.write_scalars(step, {**values, **progress.update(step, clock.seconds_left())})
       if (writers.is_time(step, config.sample_every, config.num_steps) or last) and is_chief:
         with progress.paused('sample'):
           samples = np.asarray(jax.device_get(generate_grid(state, grid_latents)))

@@ -281,8 +281,11 @@ class Progress:
       self._paused_since_last += dt
       self._paused[name] = self._paused.get(name, 0.0) + dt
 
-  def update(self, step: int) -> dict[str, float]:
-    """Logs a progress line; returns {'steps_per_sec', 'images_per_sec'} ({} on the first call)."""
+  def update(self, step: int, seconds_left: float = math.inf) -> dict[str, float]:
+    """Logs a progress line; returns {'steps_per_sec', 'images_per_sec'} ({} on the first call).
+
+    `seconds_left` caps the ETA: a wall-clock budget may end the run before its last step.
+    """
     now = self._time_fn()
     head = f'step {step}/{self._total} ({100 * step / self._total:.1f}%)'
     if self._ref is None:
@@ -302,7 +305,7 @@ class Progress:
     self._paused_since_last = 0.0
     ref_step, ref_time = self._ref
     elapsed = now - ref_time
-    eta = (self._total - step) * elapsed / (step - ref_step)
+    eta = min((self._total - step) * elapsed / (step - ref_step), seconds_left)
     line = (f'{head} {steps_per_sec:.1f} steps/s {steps_per_sec * self._batch_size:.0f} img/s '
             f'ETA {format_duration(eta)}')
     if self._paused:

@@ -19,7 +19,7 @@ def test_budget_counts_the_seconds_trained_before_a_resume():
                                  time_fn=time_fn)
   assert not clock.spent_before()
   time_fn.now += 9.0
-  assert clock.seconds() == 59.0 and not clock.out_of_time()
+  assert clock.seconds() == 59.0 and clock.seconds_left() == 1.0 and not clock.out_of_time()
   time_fn.now += 1.0
   assert clock.out_of_time()
   assert run_control.TrainClock(_toy_config(train_minutes=1.0), trained_before=60.0).spent_before()
@@ -30,6 +30,7 @@ def test_no_budget_never_runs_out():
   clock = run_control.TrainClock(_toy_config(), time_fn=time_fn)
   time_fn.now += 1e9
   assert not clock.out_of_time() and not clock.checkpoint_due()
+  assert clock.seconds_left() == float('inf')
 
 
 def test_timed_checkpoints_are_due_once_per_period_and_continue_after_a_resume():

@@ -212,6 +212,16 @@ def test_progress_rate_eta_and_pauses(caplog):
   assert 'step 300/1000 (30.0%) 12.5 steps/s 800 img/s ETA 1m10s | checkpoint 10%' in caplog.text
 
 
+def test_progress_eta_ends_with_a_time_budget(caplog):
+  clock = FakeClock()
+  progress = writers.Progress(total_steps=1000, batch_size=1, first_step=0, time_fn=clock)
+  progress.update(100)
+  clock.now += 10.0
+  with caplog.at_level('INFO'):
+    progress.update(200, seconds_left=30.0)  # the steps would take 80 s more; the budget ends first
+  assert 'ETA 30s' in caplog.text
+
+
 def test_progress_repeated_step_measures_nothing():
   clock = FakeClock()
   progress = writers.Progress(total_steps=10, batch_size=1, first_step=0, time_fn=clock)
