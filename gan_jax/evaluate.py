@@ -245,7 +245,8 @@ def evaluate_samples(samples: np.ndarray, dataset: str, *, seed: int = 0, manual
 
 
 def evaluate_checkpoint(workdir: str, step: int | None = None, num_samples: int = 10_000,
-                        seed: int = 0, weights_dir: str = '', cache: str = '') -> dict[str, Any]:
+                        seed: int = 0, weights_dir: str = '', cache: str = '',
+                        ema: bool = True) -> dict[str, Any]:
   """Loads a workdir's checkpoint (default: the latest) and scores `num_samples` of its samples.
 
   Args:
@@ -255,13 +256,16 @@ def evaluate_checkpoint(workdir: str, step: int | None = None, num_samples: int 
     seed: picks the latents and KID's subsets.
     weights_dir: '' for the shipped feature net, or a `gan_jax.feature_net` workdir.
     cache: the cache folder; '' for `cache_dir()`.
+    ema: score the generator's EMA when the run keeps one; False, the raw weights.
   Returns:
-    {step, ...}: `evaluate_samples`'s result, the checkpoint's step first.
+    {step, [ema,] ...}: `evaluate_samples`'s result, the checkpoint's step first; `ema`
+    says which generator was scored when the run keeps an EMA.
   """
   loaded = checkpoints.load(workdir, step)
-  samples = sample.sample(loaded, num_samples, seed)
+  samples = sample.sample(loaded, num_samples, seed, ema=ema)
   config = loaded.config
-  return {'step': int(loaded.state.step),
+  scored = {'ema': ema} if loaded.state.g_ema_params else {}
+  return {'step': int(loaded.state.step), **scored,
           **evaluate_samples(samples, config.dataset, seed=seed,
                              manual_dir=config.data.manual_dir, data_dir=config.data.data_dir,
                              weights_dir=weights_dir, cache=cache)}
@@ -311,6 +315,8 @@ def _define_flags() -> None:
                       '$GAN_JAX_CACHE or ~/.cache/gan_jax.')
   flags.DEFINE_string('manual_dir', '', "With --samples: '' or a folder of the IDX files.")
   flags.DEFINE_string('data_dir', '', 'With --samples: where tfds keeps prepared data.')
+  flags.DEFINE_bool('ema', True, "With --workdir: score the generator's EMA when the run keeps "
+                    'one (config.g_ema_decay); --noema scores the raw weights.')
 
 
 def _run() -> dict[str, Any]:
@@ -328,7 +334,7 @@ def _run() -> dict[str, Any]:
   if not FLAGS.workdir:
     raise UserError('Pass --workdir=DIR (a training run) or --samples=FILE.npy --dataset=NAME.')
   return evaluate_checkpoint(FLAGS.workdir, FLAGS.step, FLAGS.num_samples or 10_000,
-                             FLAGS.seed, FLAGS.feature_weights_dir, FLAGS.cache_dir)
+                             FLAGS.seed, FLAGS.feature_weights_dir, FLAGS.cache_dir, FLAGS.ema)
 
 
 def main(argv):

@@ -18,13 +18,16 @@ from gan_jax.state import GANState, generate
 
 # One compiled function for every state: the module is a static (hashable) argument and the
 # state a traced one, so the parameters are not baked into the program as constants.
-_generate = jax.jit(generate, static_argnums=0)
+_generate = jax.jit(generate, static_argnums=(0, 3))
 
 
 def generate_samples(generator: nn.Module, state: GANState, latents: jax.Array,
-                     batch_size: int = 500) -> np.ndarray:
-  """G(latents), `batch_size` at a time: images float32 in [0, 1], points as they are."""
-  samples = np.concatenate([np.asarray(_generate(generator, state, latents[i:i + batch_size]))
+                     batch_size: int = 500, ema: bool = True) -> np.ndarray:
+  """G(latents), `batch_size` at a time: images float32 in [0, 1], points as they are.
+
+  `ema`: the generator's EMA when the state keeps one (`state.generate`); False, the raw weights.
+  """
+  samples = np.concatenate([np.asarray(_generate(generator, state, latents[i:i + batch_size], ema))
                             for i in range(0, len(latents), batch_size)]).astype(np.float32)
   if samples.ndim == 4:  # tanh images in [-1, 1]
     samples = np.clip((samples + 1.0) / 2.0, 0.0, 1.0)
@@ -32,12 +35,15 @@ def generate_samples(generator: nn.Module, state: GANState, latents: jax.Array,
 
 
 def sample(loaded: checkpoints.Loaded, num_samples: int, seed: int,
-           batch_size: int = 500) -> np.ndarray:
-  """Draws `num_samples` examples from a loaded GAN: images in [0, 1], points as they are."""
+           batch_size: int = 500, ema: bool = True) -> np.ndarray:
+  """Draws `num_samples` examples from a loaded GAN: images in [0, 1], points as they are.
+
+  `ema` as in `generate_samples`.
+  """
   config = loaded.config
   latents = models.sample_latents(jax.random.PRNGKey(seed), (num_samples, config.model.latent_dim),
                                   config.model.latent_prior)
-  return generate_samples(loaded.generator, loaded.state, latents, batch_size)
+  return generate_samples(loaded.generator, loaded.state, latents, batch_size, ema)
 
 
 FLAGS = flags.FLAGS
@@ -52,6 +58,8 @@ def _define_flags() -> None:
   flags.DEFINE_integer('restore_step', None, 'Checkpoint step to load; default: the latest.')
   flags.DEFINE_alias('step', 'restore_step')
   flags.DEFINE_integer('batch_size', 500, 'Samples generated per call.')
+  flags.DEFINE_bool('ema', True, "The generator's EMA when the run keeps one "
+                    '(config.g_ema_decay); --noema samples the raw weights.')
   flags.mark_flag_as_required('workdir')
 
 
@@ -59,7 +67,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   loaded = checkpoints.load(FLAGS.workdir, FLAGS.restore_step)
-  samples = sample(loaded, FLAGS.num_samples, FLAGS.seed, FLAGS.batch_size)
+  samples = sample(loaded, FLAGS.num_samples, FLAGS.seed, FLAGS.batch_size, FLAGS.ema)
   output = FLAGS.output or os.path.join(FLAGS.workdir, 'samples.npy')
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   np.save(output, samples)

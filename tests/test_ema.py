@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from gan_jax import checkpoints, input_pipeline, models, train
+from gan_jax import checkpoints, evaluate, input_pipeline, models, sample, train
 from gan_jax.state import GANState, generate, update_ema
 from test_train import _one_step, _toy_config, assert_trees_equal
 
@@ -67,3 +67,13 @@ def test_checkpoint_from_before_the_ema_fields_loads(tmp_path):
   # And training resumes from it, its seconds of training unknown, so 0.
   config.num_steps = 3
   assert int(train.train_and_evaluate(config, str(tmp_path / 'old')).step) == 3
+
+
+def test_evaluation_scores_the_average_by_default_and_the_raw_weights_when_asked(tmp_path):
+  train.train_and_evaluate(_toy_config(g_ema_decay=0.5, num_grid_samples=16), str(tmp_path))
+  loaded = checkpoints.load(str(tmp_path))
+  averaged = sample.sample(loaded, 50, seed=0)
+  np.testing.assert_array_equal(averaged, sample.sample(loaded, 50, seed=0, ema=True))
+  assert not np.array_equal(averaged, sample.sample(loaded, 50, seed=0, ema=False))
+  assert evaluate.evaluate_checkpoint(str(tmp_path), num_samples=50)['ema'] is True
+  assert evaluate.evaluate_checkpoint(str(tmp_path), num_samples=50, ema=False)['ema'] is False
