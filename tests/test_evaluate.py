@@ -48,8 +48,9 @@ def test_cli_scores_a_checkpoint_and_appends_to_eval_jsonl(tmp_path, tiny_fashio
 def test_toy_checkpoint_reports_modes(tmp_path, tiny_fashion):
   _train_smoke('toy_grid.py', str(tmp_path), tiny_fashion)
   result = evaluate.evaluate_checkpoint(str(tmp_path), num_samples=200, cache=str(tmp_path))
-  assert set(result) == {'step', 'dataset', 'num_samples', 'modes_covered', 'num_modes',
+  assert set(result) == {'step', 'ema', 'dataset', 'num_samples', 'modes_covered', 'num_modes',
                          'high_quality_share', 'floor'}
+  assert result['ema'] is True  # toy_grid.py keeps an EMA of G, which sampling uses
   assert result['num_modes'] == 25 and 0 <= result['modes_covered'] <= 25
   assert 0 <= result['high_quality_share'] <= 1
   # 200 points of the mixture itself: nearly all within 3 std, most of the 25 modes hit.
