@@ -332,8 +332,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       stopping = stop.requested
       last = step == config.num_steps or clock.out_of_time()
       log = writers.is_time(step, config.log_every, config.num_steps) or last
+      # Asked every step, first: a due timed checkpoint is then counted as done even when a
+      # step-count checkpoint coincides, instead of causing a second save one step later.
+      timed_checkpoint = clock.checkpoint_due()
       save = (writers.is_time(step, config.checkpoint_every, config.num_steps) or last
-              or clock.checkpoint_due() or stopping)
+              or timed_checkpoint or stopping)
       if log or save:  # never log or checkpoint a diverged state unnoticed
         values = jax.device_get({**_param_norms(state), **(metrics if log else {})})
         problem = _divergence(values, (last_finite, step))
