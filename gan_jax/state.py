@@ -72,10 +72,11 @@ def update_ema(state: GANState, decay: float, start_step: int) -> GANState:
   """
   if not state.g_ema_params:
     return state
-  decay = jnp.where(state.step <= start_step, 0.0, decay)
-  average = lambda ema, new: jax.tree.map(lambda e, n: decay * e + (1 - decay) * n, ema, new)
-  return state.replace(g_ema_params=average(state.g_ema_params, state.g_params),
-                       g_ema_batch_stats=average(state.g_ema_batch_stats, state.g_batch_stats))
+  step_size = 1.0 - jnp.where(state.step <= start_step, 0.0, decay)
+  return state.replace(
+      g_ema_params=optax.incremental_update(state.g_params, state.g_ema_params, step_size),
+      g_ema_batch_stats=optax.incremental_update(state.g_batch_stats, state.g_ema_batch_stats,
+                                                 step_size))
 
 
 def init_state(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn.Module,
