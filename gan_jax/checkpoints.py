@@ -92,9 +92,11 @@ def _field(config: ml_collections.ConfigDict, dotted: str) -> Any:
 
 
 def _shape_settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """What of `config` decides the state's shapes: SHAPE_FIELDS, and whether it keeps an EMA."""
+  """What of `config` decides the state's shapes: SHAPE_FIELDS, whether it keeps an EMA, and
+  whether Adam's state counts updates for a learning-rate schedule."""
   return {**{field: _field(config, field) for field in SHAPE_FIELDS},
-          'g_ema_decay > 0': config.g_ema_decay > 0}
+          'g_ema_decay > 0': config.g_ema_decay > 0,
+          "lr_schedule != 'constant'": config.lr_schedule != 'constant'}
 
 
 def start_over_if_config_changed(workdir: str, config: ml_collections.ConfigDict) -> None:

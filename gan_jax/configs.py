@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import ml_collections
 
-from gan_jax import input_pipeline, layers, losses, metrics, models
+from gan_jax import input_pipeline, layers, losses, metrics, models, state
 from gan_jax.errors import UserError, unknown_name_error
 
 
@@ -54,6 +54,8 @@ def default() -> ml_collections.ConfigDict:
   config.num_steps = 10_000  # generator updates
   config.g_optimizer = ml_collections.ConfigDict(dict(learning_rate=2e-4, b1=0.5, b2=0.999))
   config.d_optimizer = ml_collections.ConfigDict(dict(learning_rate=2e-4, b1=0.5, b2=0.999))
+  # Both learning rates held ('constant') or decayed to 0 at num_steps ('linear', 'cosine').
+  config.lr_schedule = 'constant'
   # An exponential moving average of the generator's weights (0: none), from step
   # g_ema_start on; samples, evaluation and notebooks use it (Karras et al., 2018; BigGAN).
   config.g_ema_decay = 0.0
@@ -212,7 +214,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
                       ('model.latent_prior', models.LATENT_PRIORS), ('loss', losses.LOSSES),
                       ('model.conv_implementation', layers.IMPLEMENTATIONS),
                       ('model.compute_dtype', ('float32', 'bfloat16')),
-                      ('on_divergence', ('stop', 'rollback'))):
+                      ('on_divergence', ('stop', 'rollback')),
+                      ('lr_schedule', state.LR_SCHEDULES)):
     if fields[name] not in valid:
       raise unknown_name_error(f'config.{name}', fields[name], valid)
   if config.eval_num_samples < metrics.MIN_SAMPLES:

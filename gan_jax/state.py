@@ -15,6 +15,8 @@ import ml_collections
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from gan_jax.errors import unknown_name_error
+
 
 PyTree = Any
 
@@ -35,15 +37,39 @@ class GANState:
   g_ema_batch_stats: PyTree = flax.struct.field(default_factory=dict)
 
 
+LR_SCHEDULES = ('constant', 'linear', 'cosine')
+
+
+def learning_rate_schedule(rate: float, schedule: str, decay_steps: int) -> optax.ScalarOrSchedule:
+  """`rate` held ('constant'), or decayed to 0 over `decay_steps` updates ('linear', 'cosine').
+
+  A short run gains most from its last steps at a small rate: a constant rate keeps the
+  generator jittering around where a decayed one settles.
+  """
+  if schedule == 'constant':
+    return rate
+  if schedule == 'linear':
+    return optax.linear_schedule(rate, 0.0, decay_steps)
+  if schedule == 'cosine':
+    return optax.cosine_decay_schedule(rate, decay_steps)
+  raise unknown_name_error('learning-rate schedule', schedule, LR_SCHEDULES)
+
+
 def create_optimizers(config: ml_collections.ConfigDict, learning_rate_scale: float = 1.0
                       ) -> tuple[optax.GradientTransformation, ...]:
   """Adam for each network, with its own learning rate (TTUR: Heusel et al., 2017).
 
-  `learning_rate_scale` multiplies both rates (divergence rollbacks lower them); Adam keeps
-  no learning rate in its state, so the state fits whatever the scale.
+  Both rates follow config.lr_schedule over the run's config.num_steps generator updates
+  (the discriminator's over its n_critic times as many). `learning_rate_scale` multiplies
+  both (divergence rollbacks lower them); the scale is not in Adam's state, so the state
+  fits whatever the scale.
   """
-  return tuple(optax.adam(learning_rate_scale * opt.learning_rate, b1=opt.b1, b2=opt.b2)
-               for opt in (config.g_optimizer, config.d_optimizer))
+  updates = {'g_optimizer': config.num_steps, 'd_optimizer': config.num_steps * config.n_critic}
+  return tuple(
+      optax.adam(learning_rate_schedule(learning_rate_scale * config[name].learning_rate,
+                                        config.lr_schedule, steps),
+                 b1=config[name].b1, b2=config[name].b2)
+      for name, steps in updates.items())
 
 
 def create_state(config: ml_collections.ConfigDict, generator: nn.Module,
