@@ -1,0 +1,163 @@
+"""A sweep file, loaded: its runs, their names and the `gan_jax.main` command of each.
+
+A sweep file `launch/sweeps/NAME.py` defines `get_sweep(arg=None)` returning the experiment
+config (`'experiments/toy_grid.py'`, with a `:preset` if wanted) and a list of override dicts
+built with `launch.hyper`. `--sweep launch/sweeps/NAME.py:ARG` passes ARG. The runs live
+in ROOT/NAME_ARG/<run name>/, each with `launch.json` recording the run and its attempts.
+"""
+import copy
+import dataclasses
+import importlib.util
+import json
+import os
+import sys
+import traceback
+from typing import Any, Mapping, Sequence
+
+from launch import hyper
+from gan_jax.errors import UserError, unknown_name_error
+
+RECORD_FILE = 'launch.json'  # in each run's folder: its overrides, workdir, command, attempts
+LOG_FILE = 'launch.log'  # a local run's stdout and stderr, every attempt appended
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  name: str
+  overrides: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+  name: str  # the sweep file's name, with _ARG for an argument: loss_study_cpu
+  source: str  # the --sweep value
+  config: str  # the experiment, e.g. experiments/toy_grid.py or experiments/ns_gan.py:cpu
+  runs: tuple[Run, ...]
+
+
+def _error_line(error: BaseException, path: str) -> str:
+  """`Type: message` of `error`, with the line of `path` that raised it or called what did."""
+  lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
+           if os.path.abspath(frame.filename) == os.path.abspath(path)]
+  where = f' at line {lines[-1]}' if lines else ''
+  return f'{where}: {type(error).__name__}: {" ".join(str(error).split())}'
+
+
+def call_file(path: str, function: str, arg: str | None, kind: str) -> Any:
+  """Imports the Python file `path` and returns `function(arg)` (or `function()` for no arg).
+
+  Args:
+    path: a sweep or experiment file.
+    function: 'get_sweep' or 'get_config'.
+    arg: the text after `:` in `path:arg`, or None.
+    kind: 'Sweep file' or 'Config file', for the messages.
+  Raises:
+    UserError: the file does not exist, lacks `function`, or raised; the message names its line.
+  """
+  if not os.path.isfile(path):
+    raise UserError(f'{kind} {path} does not exist (in {os.getcwd()}).')
+  module_spec = importlib.util.spec_from_file_location(f'{function}:{os.path.abspath(path)}', path)
+  module = importlib.util.module_from_spec(module_spec)
+  sys.modules[module_spec.name] = module  # dataclasses defined in the file look it up
+  try:
+    module_spec.loader.exec_module(module)
+    if not callable(getattr(module, function, None)):
+      raise UserError(f'{kind} {path} has no {function}(arg=None) function.')
+    return getattr(module, function)(*(() if arg is None else (arg,)))
+  except UserError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except; whatever the file raised
+    raise UserError(f'{kind} {path} failed{_error_line(e, path)}') from e
+
+
+def load(source: str) -> Sweep:
+  """Loads `launch/sweeps/NAME.py[:ARG]`: its config and its runs, named and checked."""
+  path, _, arg = source.partition(':')
+  result = call_file(path, 'get_sweep', arg or None, 'Sweep file')
+  if (not isinstance(result, (tuple, list)) or len(result) != 2
+      or not isinstance(result[0], str)):
+    raise UserError(f'Sweep file {path}: get_sweep() must return (experiment config path, list of '
+                    f'override dicts), got {result!r:.100}.')
+  config, points = result
+  names = hyper.run_names(points, where=f'Sweep file {path}')
+  stem = os.path.splitext(os.path.basename(path))[0]
+  return Sweep(name=f'{stem}_{arg}' if arg else stem, source=source, config=config,
+               runs=tuple(Run(name, dict(point)) for name, point in zip(names, points)))
+
+
+def _set_field(config: Any, field: str, value: Any) -> None:
+  """Sets dotted `field` of a locked ConfigDict, as `--config.field=value` would."""
+  *parents, leaf = field.split('.')
+  node = config
+  for depth, part in enumerate(parents + [leaf]):
+    if not hasattr(node, 'keys'):
+      raise UserError(f'config.{".".join(parents[:depth])} is not a group of fields.')
+    if part not in node:
+      raise unknown_name_error(f'field in config.{".".join(parents[:depth])}'.rstrip('.'),
+                               part, node.keys())
+    if part != leaf:
+      node = node[part]
+  try:
+    node[leaf] = value
+  except TypeError as e:  # ml_collections: the value does not fit the field's type
+    raise UserError(f'{field}={value!r} does not fit the field: {e}') from e
+
+
+def check_runs(sweep: Sweep) -> dict[str, Any]:
+  """Builds every run's config as gan_jax.main will and validates it; returns them by run name.
+
+  Catches a misspelled field or loss name before a single process starts (or a single cloud
+  VM is paid for). Imports the experiment file, hence gan_jax and jax: seconds, once.
+  """
+  from gan_jax import configs  # pylint: disable=import-outside-toplevel; jax, only here
+  path, _, arg = sweep.config.partition(':')
+  try:
+    base = call_file(path, 'get_config', arg or None, 'Config file')
+  except UserError as e:
+    raise UserError(f'Sweep {sweep.source}: {e}') from e
+  run_configs = {}
+  for run in sweep.runs:
+    config = copy.deepcopy(base)
+    config.lock()
+    try:
+      for field, value in run.overrides.items():
+        _set_field(config, field, value)
+      configs.validate(config, num_devices=1)
+    except UserError as e:
+      raise UserError(f'Sweep {sweep.source}, run {run.name}: {e}') from e
+    run_configs[run.name] = config
+  return run_configs
+
+
+def _flag_value(value: Any) -> str:
+  return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def train_args(config: str, overrides: Mapping[str, Any], workdir: str) -> list[str]:
+  """The arguments of `python -m gan_jax.main` for one run (without the interpreter)."""
+  return (['-m', 'gan_jax.main', f'--config={config}', f'--workdir={workdir}'] +
+          [f'--config.{field}={_flag_value(value)}' for field, value in overrides.items()])
+
+
+def read_record(run_dir: str) -> dict[str, Any] | None:
+  """A run folder's launch.json, or None if it has none yet."""
+  path = os.path.join(run_dir, RECORD_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def write_record(run_dir: str, record: Mapping[str, Any]) -> None:
+  """Writes a run folder's launch.json atomically: a killed sweep leaves the old one whole."""
+  os.makedirs(run_dir, exist_ok=True)
+  path = os.path.join(run_dir, RECORD_FILE)
+  with open(path + '.tmp', 'w') as f:
+    json.dump(record, f, indent=2)
+  os.replace(path + '.tmp', path)
+
+
+def new_record(sweep: Sweep, run: Run, workdir: str, command: Sequence[str]) -> dict[str, Any]:
+  """What launch.json holds before a run's first attempt."""
+  return {'sweep': sweep.source, 'config': sweep.config, 'overrides': run.overrides,
+          'workdir': workdir, 'command': list(command), 'attempts': []}

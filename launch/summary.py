@@ -1,0 +1,194 @@
+r"""One table for a sweep: a row per run with its overrides, status, progress and latest scores.
+
+python -m launch.summary runs/sweeps/loss_study_cpu [--csv FILE] [--png FILE]
+
+Reads each run's launch.json (its overrides and attempts) and its workdir's config.json,
+metrics.jsonl and eval.jsonl (local or gs://, which needs gcsfs). The evaluation shown is
+the latest line of eval.jsonl, written by training's config.eval_every or by
+gan_jax.evaluate: FID, KID, precision and recall for images; modes covered and the
+high-quality share for toy data. Writes the table as CSV (default SWEEP/summary.csv) and a
+PNG (default SWEEP/summary.png) of each score against each swept hyperparameter, every run a
+dot, so the seeds of one setting show as its spread.
+"""
+import csv
+import json
+import os
+from typing import Any, Sequence
+
+from absl import app
+from absl import flags
+from etils import epath
+import ml_collections
+
+from gan_jax import cli
+from gan_jax.errors import UserError
+from launch import local, spec
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('csv', None, 'Where the table goes as CSV; default SWEEP/summary.csv.')
+flags.DEFINE_string('png', None, 'Where the plot goes; default SWEEP/summary.png.')
+
+# The scores shown, in this order, from whichever the runs' eval.jsonl hold.
+SCORES = ('fid', 'kid', 'precision', 'recall', 'modes_covered', 'high_quality_share')
+# Scores plotted: FID for images, both toy scores for toy data.
+PLOTTED = ('fid', 'modes_covered', 'high_quality_share')
+
+
+def _json_lines(path: epath.Path) -> list[dict[str, Any]]:
+  """The JSON objects of a .jsonl file; a line being written (cut short) is skipped."""
+  if not path.exists():
+    return []
+  rows = []
+  for line in path.read_text().splitlines():
+    try:
+      rows.append(json.loads(line))
+    except json.JSONDecodeError:
+      continue
+  return rows
+
+
+def _status(record: dict[str, Any], step: int | None,
+            config: ml_collections.ConfigDict | None) -> str:
+  """done, failed, stopped or unfinished for a local run; launched or done for a cloud run."""
+  attempts = record['attempts']
+  if config is not None and local.is_finished(record, step, config):
+    return 'done'
+  if attempts:
+    last = attempts[-1]
+    return 'stopped' if last['stopped'] else 'failed' if last['returncode'] else 'unfinished'
+  if record.get('launched'):  # a SkyPilot job: `sky jobs queue` knows more
+    return 'done' if config and (step or 0) >= config.num_steps else 'launched'
+  return 'not started'
+
+
+def read_run(run_dir: str) -> dict[str, Any]:
+  """One row of the table: the run, its overrides, status, step, wall time and latest scores."""
+  record = spec.read_record(run_dir)
+  # A local run's workdir is its folder, wherever the sweep folder has moved since.
+  workdir = epath.Path(record['workdir'] if '://' in record['workdir'] else run_dir)
+  config_path = workdir / 'config.json'
+  config = (ml_collections.ConfigDict(json.loads(config_path.read_text()))
+            if config_path.exists() else None)
+  metrics = _json_lines(workdir / 'metrics.jsonl')
+  step = metrics[-1]['step'] if metrics else None
+  evaluations = _json_lines(workdir / 'eval.jsonl')
+  # The latest: the highest step, and of equal steps the one written last.
+  latest = max(reversed(evaluations), key=lambda row: row.get('step', -1), default={})
+  seconds = sum(attempt['seconds'] for attempt in record['attempts'])
+  return {'run': os.path.basename(run_dir), 'overrides': record['overrides'],
+          'status': _status(record, step, config), 'step': step,
+          'wall': local.format_seconds(seconds) if seconds else '',
+          'eval_step': latest.get('step'),
+          **{score: latest[score] for score in SCORES if score in latest}}
+
+
+def read_sweep(sweep_dir: str) -> list[dict[str, Any]]:
+  """The rows of every run folder (one holding launch.json) in `sweep_dir`, by name."""
+  if not os.path.isdir(sweep_dir):
+    raise UserError(f'{sweep_dir} is not a folder; give a sweep\'s folder, e.g. '
+                    'runs/sweeps/loss_study_cpu.')
+  runs = sorted(name for name in os.listdir(sweep_dir)
+                if os.path.exists(os.path.join(sweep_dir, name, spec.RECORD_FILE)))
+  if not runs:
+    raise UserError(f'{sweep_dir} holds no runs (folders with {spec.RECORD_FILE}); '
+                    'python -m launch.sweep writes them.')
+  return [read_run(os.path.join(sweep_dir, name)) for name in runs]
+
+
+def swept_fields(rows: Sequence[dict[str, Any]]) -> list[str]:
+  """The override fields whose values differ between runs, in the order the sweep sets them."""
+  fields = list(dict.fromkeys(field for row in rows for field in row['overrides']))
+  return [field for field in fields
+          if len({repr(row['overrides'].get(field)) for row in rows}) > 1]
+
+
+def table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+  """(header, cells): the swept fields, status, step, wall time, and each score any run has."""
+  fields = swept_fields(rows)
+  scores = [score for score in SCORES if any(score in row for row in rows)]
+  header = ['run', *fields, 'status', 'step', 'wall', 'eval_step', *scores]
+  cells = [[row['run'], *(row['overrides'].get(field, '') for field in fields), row['status'],
+            row['step'], row['wall'], row['eval_step'], *(row.get(score) for score in scores)]
+           for row in rows]
+  return header, cells
+
+
+def _text(value: Any) -> str:
+  if value is None:
+    return '-'
+  return f'{value:.4g}' if isinstance(value, float) else str(value)
+
+
+def format_table(header: Sequence[str], cells: Sequence[Sequence[Any]]) -> str:
+  """The table as aligned text columns."""
+  texts = [list(header)] + [[_text(value) for value in row] for row in cells]
+  widths = [max(len(row[i]) for row in texts) for i in range(len(header))]
+  return '\n'.join('  '.join(text.ljust(width) for text, width in zip(row, widths)).rstrip()
+                   for row in texts)
+
+
+def write_csv(path: str, header: Sequence[str], cells: Sequence[Sequence[Any]]) -> None:
+  with open(path, 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(header)
+    writer.writerows([['' if value is None else value for value in row] for row in cells])
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+  """Numbers in order, then everything else by its text."""
+  if isinstance(value, (int, float)) and not isinstance(value, bool):
+    return (0, value)
+  return (1, str(value))
+
+
+def plot(path: str, rows: Sequence[dict[str, Any]], title: str) -> bool:
+  """Plots each score against each swept field (seeds pooled: their spread shows); False if
+  no run has a score yet."""
+  scores = [score for score in PLOTTED if any(score in row for row in rows)]
+  if not scores:
+    return False
+  import matplotlib  # pylint: disable=import-outside-toplevel; slow, and only for the plot
+  matplotlib.use('Agg')
+  from matplotlib import pyplot as plt  # pylint: disable=import-outside-toplevel
+
+  fields = [field for field in swept_fields(rows) if field != 'seed'] or ['seed']
+  figure, axes = plt.subplots(len(scores), len(fields), squeeze=False,
+                              figsize=(4 * len(fields), 3 * len(scores)))
+  for i, score in enumerate(scores):
+    for j, field in enumerate(fields):
+      ax = axes[i][j]
+      values = sorted({row['overrides'].get(field, '-') for row in rows}, key=_sort_key)
+      groups = [[row[score] for row in rows
+                 if score in row and row['overrides'].get(field, '-') == value]
+                for value in values]
+      for x, group in enumerate(groups):
+        if group:
+          ax.scatter([x] * len(group), group, color='C0', alpha=0.6)
+          ax.plot([x - 0.25, x + 0.25], [sum(group) / len(group)] * 2, color='C1')  # the mean
+      ax.set_xticks(range(len(values)), [_text(value) for value in values],
+                    rotation=30 if len(values) > 3 else 0)
+      ax.set_xlabel(field)
+      ax.set_ylabel(score)
+  figure.suptitle(f'{title}: each dot a run, each bar the mean')
+  figure.tight_layout()
+  figure.savefig(path, dpi=100)
+  plt.close(figure)
+  return True
+
+
+def main(argv):
+  if len(argv) != 2:
+    raise app.UsageError('Give one sweep folder: python -m launch.summary runs/sweeps/NAME')
+  sweep_dir = argv[1].rstrip('/')
+  rows = read_sweep(sweep_dir)
+  header, cells = table(rows)
+  print(format_table(header, cells))
+  csv_path = FLAGS.csv or os.path.join(sweep_dir, 'summary.csv')
+  png_path = FLAGS.png or os.path.join(sweep_dir, 'summary.png')
+  write_csv(csv_path, header, cells)
+  wrote = [csv_path] + ([png_path] if plot(png_path, rows, os.path.basename(sweep_dir)) else [])
+  print(f'Wrote {" and ".join(wrote)}.')
+
+
+if __name__ == '__main__':
+  cli.run(main)
