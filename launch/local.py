@@ -8,8 +8,10 @@ exit, and waits for them; a second Ctrl-C kills them (the last checkpoint stays)
 """
 import collections
 import datetime
+import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -145,12 +147,24 @@ class StatusBoard:
   def _line(self, run: LocalRun) -> str:
     return f'  {run.name:<{self._width}}  {run.status()}'
 
+  def _block(self) -> list[str]:
+    """The lines to draw, cut to the terminal: a wrapped line would break the redraw."""
+    columns, rows = shutil.get_terminal_size()
+    runs = self._runs
+    lines = []
+    if len(runs) > rows - 2:  # too many to show: the counts, then the runs that are not queued
+      counts = collections.Counter(run.state for run in runs)
+      lines.append('  ' + ', '.join(f'{n} {state}' for state, n in sorted(counts.items())))
+      runs = [run for run in runs if run.state not in ('queued', 'done')][:rows - 3]
+    return [line[:columns - 1] for line in lines + [self._line(run) for run in runs]]
+
   def update(self) -> None:
     if self._tty:
       if self._drawn:
         self._out.write(f'\x1b[{self._drawn}F\x1b[J')  # back to the block's first line
-      self._out.write(''.join(self._line(run) + '\n' for run in self._runs))
-      self._drawn = len(self._runs)
+      block = self._block()
+      self._out.write(''.join(line + '\n' for line in block))
+      self._drawn = len(block)
     else:  # a log: a line per change of state
       for run in self._runs:
         if self._last_states.get(run.name) != run.state:
@@ -159,14 +173,29 @@ class StatusBoard:
     self._out.flush()
 
 
+def _lock(sweep_dir: str) -> TextIO:
+  """Locks SWEEP/.lock for this process (until it exits); raises UserError if another holds it.
+
+  Two sweeps running the same runs would have two processes train each workdir.
+  """
+  os.makedirs(sweep_dir, exist_ok=True)
+  lock = open(os.path.join(sweep_dir, '.lock'), 'w')
+  try:
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError as e:
+    lock.close()
+    raise UserError(f'Another launch.sweep is running {sweep_dir}; wait for it to end or stop '
+                    'it first.') from e
+  return lock
+
+
 def run_sweep(sweep: spec.Sweep, root: str, parallel: int,
               configs: Mapping[str, ml_collections.ConfigDict], out: TextIO = sys.stdout) -> int:
   """Runs the sweep's unfinished runs, `parallel` at once; returns the exit status.
 
   0 when every run is done, 1 when one failed, 128 + the signal's number when stopped.
   """
-  if parallel < 1:
-    raise UserError(f'--parallel must be at least 1, got {parallel}.')
+  lock = _lock(os.path.join(root, sweep.name))
   runs = [LocalRun(sweep, run, root, configs[run.name]) for run in sweep.runs]
   queue = collections.deque(run for run in runs if run.state != 'done')
   done_before = len(runs) - len(queue)
@@ -202,6 +231,7 @@ def run_sweep(sweep: spec.Sweep, root: str, parallel: int,
   finally:
     for signum, handler in previous.items():
       signal.signal(signum, handler)
+    lock.close()
   board.update()
   failed = [run.name for run in runs if run.state == 'failed']
   if signals:

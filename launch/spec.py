@@ -87,18 +87,18 @@ def load(source: str) -> Sweep:
 
 def _set_field(config: Any, field: str, value: Any) -> None:
   """Sets dotted `field` of a locked ConfigDict, as `--config.field=value` would."""
-  *parents, leaf = field.split('.')
+  parts = field.split('.')
   node = config
-  for depth, part in enumerate(parents + [leaf]):
+  for depth, part in enumerate(parts):
+    where = '.'.join(['config'] + parts[:depth])
     if not hasattr(node, 'keys'):
-      raise UserError(f'config.{".".join(parents[:depth])} is not a group of fields.')
+      raise UserError(f'{where} is a value, not a group of fields.')
     if part not in node:
-      raise unknown_name_error(f'field in config.{".".join(parents[:depth])}'.rstrip('.'),
-                               part, node.keys())
-    if part != leaf:
+      raise unknown_name_error(f'field in {where}', part, node.keys())
+    if depth < len(parts) - 1:
       node = node[part]
   try:
-    node[leaf] = value
+    node[parts[-1]] = value
   except TypeError as e:  # ml_collections: the value does not fit the field's type
     raise UserError(f'{field}={value!r} does not fit the field: {e}') from e
 

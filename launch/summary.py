@@ -49,7 +49,7 @@ def _json_lines(path: epath.Path) -> list[dict[str, Any]]:
 
 def _status(record: dict[str, Any], step: int | None,
             config: ml_collections.ConfigDict | None) -> str:
-  """done, failed, stopped or unfinished for a local run; launched or done for a cloud run."""
+  """done, failed, stopped or unfinished for a local run; launched or done for a cloud one."""
   attempts = record['attempts']
   if config is not None and local.is_finished(record, step, config):
     return 'done'
@@ -61,22 +61,32 @@ def _status(record: dict[str, Any], step: int | None,
   return 'not started'
 
 
+def _read_workdir(workdir: epath.Path) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
+  """(config or None, metrics rows, evaluation rows) of a workdir, local or in a bucket."""
+  try:
+    config_path = workdir / 'config.json'
+    config = (ml_collections.ConfigDict(json.loads(config_path.read_text()))
+              if config_path.exists() else None)
+    return config, _json_lines(workdir / 'metrics.jsonl'), _json_lines(workdir / 'eval.jsonl')
+  except ImportError as e:  # fsspec's, for a gs:// workdir without gcsfs
+    raise UserError(f'Reading {workdir} failed: {e} (pip install gcsfs).') from e
+
+
 def read_run(run_dir: str) -> dict[str, Any]:
   """One row of the table: the run, its overrides, status, step, wall time and latest scores."""
   record = spec.read_record(run_dir)
+  row = {'run': os.path.basename(run_dir), 'overrides': record['overrides'],
+         'status': 'not started', 'step': None, 'wall': '', 'eval_step': None}
+  if not record['attempts'] and not record.get('launched'):
+    return row  # e.g. a --dry_run's task: its workdir holds nothing yet
   # A local run's workdir is its folder, wherever the sweep folder has moved since.
-  workdir = epath.Path(record['workdir'] if '://' in record['workdir'] else run_dir)
-  config_path = workdir / 'config.json'
-  config = (ml_collections.ConfigDict(json.loads(config_path.read_text()))
-            if config_path.exists() else None)
-  metrics = _json_lines(workdir / 'metrics.jsonl')
+  config, metrics, evaluations = _read_workdir(
+      epath.Path(record['workdir'] if '://' in record['workdir'] else run_dir))
   step = metrics[-1]['step'] if metrics else None
-  evaluations = _json_lines(workdir / 'eval.jsonl')
   # The latest: the highest step, and of equal steps the one written last.
   latest = max(reversed(evaluations), key=lambda row: row.get('step', -1), default={})
   seconds = sum(attempt['seconds'] for attempt in record['attempts'])
-  return {'run': os.path.basename(run_dir), 'overrides': record['overrides'],
-          'status': _status(record, step, config), 'step': step,
+  return {**row, 'status': _status(record, step, config), 'step': step,
           'wall': local.format_seconds(seconds) if seconds else '',
           'eval_step': latest.get('step'),
           **{score: latest[score] for score in SCORES if score in latest}}
@@ -102,9 +112,19 @@ def swept_fields(rows: Sequence[dict[str, Any]]) -> list[str]:
           if len({repr(row['overrides'].get(field)) for row in rows}) > 1]
 
 
+def _sort_key(value: Any) -> tuple[int, Any]:
+  """Numbers in order, then everything else by its text."""
+  if isinstance(value, (int, float)) and not isinstance(value, bool):
+    return (0, value)
+  return (1, str(value))
+
+
 def table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
-  """(header, cells): the swept fields, status, step, wall time, and each score any run has."""
+  """(header, cells): the swept fields, status, step, wall time, and each score any run has;
+  rows in the order of the swept values (numbers by value)."""
   fields = swept_fields(rows)
+  rows = sorted(rows, key=lambda row: [_sort_key(row['overrides'].get(field, ''))
+                                       for field in fields])
   scores = [score for score in SCORES if any(score in row for row in rows)]
   header = ['run', *fields, 'status', 'step', 'wall', 'eval_step', *scores]
   cells = [[row['run'], *(row['overrides'].get(field, '') for field in fields), row['status'],
@@ -132,13 +152,6 @@ def write_csv(path: str, header: Sequence[str], cells: Sequence[Sequence[Any]]) 
     writer = csv.writer(f)
     writer.writerow(header)
     writer.writerows([['' if value is None else value for value in row] for row in cells])
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-  """Numbers in order, then everything else by its text."""
-  if isinstance(value, (int, float)) and not isinstance(value, bool):
-    return (0, value)
-  return (1, str(value))
 
 
 def plot(path: str, rows: Sequence[dict[str, Any]], title: str) -> bool:
@@ -169,7 +182,7 @@ def plot(path: str, rows: Sequence[dict[str, Any]], title: str) -> bool:
                     rotation=30 if len(values) > 3 else 0)
       ax.set_xlabel(field)
       ax.set_ylabel(score)
-  figure.suptitle(f'{title}: each dot a run, each bar the mean')
+  figure.suptitle(f'{title}\n(dots: runs; bars: means)', fontsize=10)
   figure.tight_layout()
   figure.savefig(path, dpi=100)
   plt.close(figure)

@@ -45,6 +45,8 @@ def _check_flags() -> None:
     other = 'local' if FLAGS.target == 'sky' else 'sky'
     raise UserError(f'--{", --".join(sorted(ignored))} {"is" if len(ignored) == 1 else "are"} '
                     f'only for --target {other}.')
+  if FLAGS.parallel < 1:
+    raise UserError(f'--parallel must be at least 1, got {FLAGS.parallel}.')
   if FLAGS.target == 'sky':
     missing = [name for name in ('accelerator', 'bucket') if not FLAGS[name].value]
     if missing:

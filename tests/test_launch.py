@@ -46,7 +46,8 @@ def test_product_varies_the_last_sweep_fastest():
 
 
 def test_zipit_pairs_points_in_order():
-  points = hyper.zipit(hyper.sweep('gradient_penalty', [1.0, 10.0]), hyper.sweep('n_critic', [1, 5]))
+  points = hyper.zipit(hyper.sweep('gradient_penalty', [1.0, 10.0]),
+                       hyper.sweep('n_critic', [1, 5]))
   assert points == [{'gradient_penalty': 1.0, 'n_critic': 1},
                     {'gradient_penalty': 10.0, 'n_critic': 5}]
 
@@ -255,7 +256,7 @@ def test_local_sweep_runs_skips_finished_runs_and_summarizes(tmp_path):
   assert os.path.getsize(os.path.join(sweep_dir, 'summary.png')) > 1000
 
 
-def test_ctrl_c_stops_the_runs_saved(tmp_path):
+def test_ctrl_c_stops_the_runs_saved_and_one_sweep_runs_at_a_time(tmp_path):
   sweep_file = write_sweep(tmp_path, """\
       return 'experiments/toy_grid.py:smoke', [{'num_steps': 100_000, 'checkpoint_every': 100_000}]
       """)
@@ -268,6 +269,9 @@ def test_ctrl_c_stops_the_runs_saved(tmp_path):
   while local.last_step(run_dir) is None:  # training, so gan_jax's signal handler is set
     assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
     time.sleep(0.5)
+  second = launch_cli('sweep', f'--sweep={sweep_file}', f'--root={root}')
+  assert second.returncode == 1 and second.stderr.strip().splitlines() == [
+      f'Error: Another launch.sweep is running {root}/tiny; wait for it to end or stop it first.']
   process.send_signal(signal.SIGINT)
   output, _ = process.communicate(timeout=300)
   assert process.returncode == 128 + signal.SIGINT, output
