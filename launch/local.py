@@ -48,16 +48,13 @@ def is_finished(record: Mapping[str, Any] | None, step: int | None,
 
   gan_jax.main exits 0 both when training ends and when a signal stopped it (after saving),
   so the exit status alone does not say. A run is finished when its last attempt exited 0
-  without launch having stopped it, and it reached num_steps, or, with a wall-clock budget
-  (config.train_minutes), may have ended before. A run stopped by some other signal, or one
-  whose num_steps grew since, is then resumed, which is always safe.
+  without launch having stopped it and `spec.reached_end` agrees. A run stopped by some other
+  signal, or one whose num_steps grew since, is then resumed, which is always safe.
   """
   if not record or not record['attempts']:
     return False
   attempt = record['attempts'][-1]
-  if attempt['returncode'] != 0 or attempt['stopped']:
-    return False
-  return config.train_minutes > 0 or (step or 0) >= config.num_steps
+  return attempt['returncode'] == 0 and not attempt['stopped'] and spec.reached_end(step, config)
 
 
 def format_seconds(seconds: float) -> str:

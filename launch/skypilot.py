@@ -18,10 +18,10 @@ from typing import Any, TextIO
 import yaml
 
 from gan_jax.errors import UserError
-from launch import spec
+from launch import check_finished, spec
 
 TASK_FILE = 'task.yaml'
-# Non-preemption failures (a host that died, a flaky filesystem) restart the task this many times.
+# Other failures (a host that died, a flaky filesystem) restart the task this many times.
 MAX_RESTARTS_ON_ERRORS = 3
 # TPU VM images by generation; SkyPilot's default (tpu-vm-base) is older than v4's own.
 TPU_RUNTIMES = {'v2': 'tpu-ubuntu2204-base', 'v3': 'tpu-ubuntu2204-base',
@@ -35,6 +35,14 @@ command -v uv || curl -LsSf https://astral.sh/uv/install.sh | sh
 export PATH="$HOME/.local/bin:$PATH"
 uv venv --allow-existing --python 3.11 {venv}
 uv pip install --python {venv}/bin/python -e . gcsfs {jax}
+"""
+
+# gan_jax exits 0 also when a signal (a preemption) stopped it: launch.check_finished then
+# exits 75, which has SkyPilot restart the task (recover_on_exit_codes).
+RUN = """\
+set -e
+{train}
+{check}
 """
 
 
@@ -67,7 +75,8 @@ def task(sweep: spec.Sweep, run: spec.Run, workdir: str, accelerator: str, num_n
   """The SkyPilot task of one run, as the dict its YAML holds."""
   tpu = _tpu(accelerator)
   resources = {'accelerators': accelerator, 'use_spot': spot,
-               'job_recovery': {'max_restarts_on_errors': MAX_RESTARTS_ON_ERRORS}}
+               'job_recovery': {'max_restarts_on_errors': MAX_RESTARTS_ON_ERRORS,
+                                'recover_on_exit_codes': [check_finished.UNFINISHED]}}
   if tpu:
     resources['accelerator_args'] = {
         'runtime_version': TPU_RUNTIMES.get(tpu[0], 'tpu-ubuntu2204-base')}
@@ -79,7 +88,8 @@ def task(sweep: spec.Sweep, run: spec.Run, workdir: str, accelerator: str, num_n
     result['num_nodes'] = num_nodes
   # The interpreter stays unquoted: the shell expands its ~.
   return {**result, 'resources': resources, 'setup': SETUP.format(venv=VENV, jax=jax),
-          'run': f'{python} {shlex.join(args)}\n'}
+          'run': RUN.format(train=f'{python} {shlex.join(args)}',
+                            check=f'{python} -m launch.check_finished {shlex.quote(workdir)}')}
 
 
 class _BlockStrings(yaml.SafeDumper):

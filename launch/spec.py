@@ -14,6 +14,9 @@ import sys
 import traceback
 from typing import Any, Mapping, Sequence
 
+from etils import epath
+import ml_collections
+
 from launch import hyper
 from gan_jax.errors import UserError, unknown_name_error
 
@@ -155,6 +158,38 @@ def write_record(run_dir: str, record: Mapping[str, Any]) -> None:
   with open(path + '.tmp', 'w') as f:
     json.dump(record, f, indent=2)
   os.replace(path + '.tmp', path)
+
+
+def read_workdir(workdir: str) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
+  """(config.json as a ConfigDict or None, metrics.jsonl rows, eval.jsonl rows) of a gan_jax
+  workdir, local or in a bucket; a line being written (cut short) is left out."""
+  def json_lines(path):
+    lines = path.read_text().splitlines() if path.exists() else []
+    rows = []
+    for line in lines:
+      try:
+        rows.append(json.loads(line))
+      except json.JSONDecodeError:
+        continue
+    return rows
+
+  path = epath.Path(workdir)
+  try:
+    config = (ml_collections.ConfigDict(json.loads((path / 'config.json').read_text()))
+              if (path / 'config.json').exists() else None)
+    return config, json_lines(path / 'metrics.jsonl'), json_lines(path / 'eval.jsonl')
+  except ImportError as e:  # fsspec's, for a gs:// workdir without gcsfs
+    raise UserError(f'Reading {workdir} failed: {e} (pip install gcsfs).') from e
+
+
+def reached_end(step: int | None, config: Any) -> bool:
+  """Whether a run that exited 0 after logging `step` last ended its training.
+
+  Training logs its last step, so a run stopped by a signal (which also exits 0) logged fewer
+  than num_steps; a wall-clock budget (config.train_minutes) may end a run sooner, which
+  its files do not tell apart from a stop, so such a run counts as ended.
+  """
+  return config.train_minutes > 0 or (step or 0) >= config.num_steps
 
 
 def new_record(sweep: Sweep, run: Run, workdir: str, command: Sequence[str]) -> dict[str, Any]:

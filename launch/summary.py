@@ -11,13 +11,11 @@ PNG (default SWEEP/summary.png) of each score against each swept hyperparameter,
 dot, so the seeds of one setting show as its spread.
 """
 import csv
-import json
 import os
 from typing import Any, Sequence
 
 from absl import app
 from absl import flags
-from etils import epath
 import ml_collections
 
 from gan_jax import cli
@@ -34,19 +32,6 @@ SCORES = ('fid', 'kid', 'precision', 'recall', 'modes_covered', 'high_quality_sh
 PLOTTED = ('fid', 'modes_covered', 'high_quality_share')
 
 
-def _json_lines(path: epath.Path) -> list[dict[str, Any]]:
-  """The JSON objects of a .jsonl file; a line being written (cut short) is skipped."""
-  if not path.exists():
-    return []
-  rows = []
-  for line in path.read_text().splitlines():
-    try:
-      rows.append(json.loads(line))
-    except json.JSONDecodeError:
-      continue
-  return rows
-
-
 def _status(record: dict[str, Any], step: int | None,
             config: ml_collections.ConfigDict | None) -> str:
   """done, failed, stopped or unfinished for a local run; launched or done for a cloud one."""
@@ -57,19 +42,8 @@ def _status(record: dict[str, Any], step: int | None,
     last = attempts[-1]
     return 'stopped' if last['stopped'] else 'failed' if last['returncode'] else 'unfinished'
   if record.get('launched'):  # a SkyPilot job: `sky jobs queue` knows more
-    return 'done' if config and (step or 0) >= config.num_steps else 'launched'
+    return 'done' if config and spec.reached_end(step, config) else 'launched'
   return 'not started'
-
-
-def _read_workdir(workdir: epath.Path) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
-  """(config or None, metrics rows, evaluation rows) of a workdir, local or in a bucket."""
-  try:
-    config_path = workdir / 'config.json'
-    config = (ml_collections.ConfigDict(json.loads(config_path.read_text()))
-              if config_path.exists() else None)
-    return config, _json_lines(workdir / 'metrics.jsonl'), _json_lines(workdir / 'eval.jsonl')
-  except ImportError as e:  # fsspec's, for a gs:// workdir without gcsfs
-    raise UserError(f'Reading {workdir} failed: {e} (pip install gcsfs).') from e
 
 
 def read_run(run_dir: str) -> dict[str, Any]:
@@ -80,8 +54,8 @@ def read_run(run_dir: str) -> dict[str, Any]:
   if not record['attempts'] and not record.get('launched'):
     return row  # e.g. a --dry_run's task: its workdir holds nothing yet
   # A local run's workdir is its folder, wherever the sweep folder has moved since.
-  config, metrics, evaluations = _read_workdir(
-      epath.Path(record['workdir'] if '://' in record['workdir'] else run_dir))
+  config, metrics, evaluations = spec.read_workdir(
+      record['workdir'] if '://' in record['workdir'] else run_dir)
   step = metrics[-1]['step'] if metrics else None
   # The latest: the highest step, and of equal steps the one written last.
   latest = max(reversed(evaluations), key=lambda row: row.get('step', -1), default={})

@@ -13,6 +13,7 @@ import time
 
 import ml_collections
 import pytest
+import yaml
 
 from gan_jax.errors import UserError
 from launch import hyper, local, skypilot, spec, summary
@@ -170,8 +171,12 @@ def test_sky_dry_run_tasks_parse_with_skypilot(tmp_path, path, setup, capsys, mo
     assert resources.accelerators == ({accelerator: 1} if ':' not in accelerator else
                                       {'H100': 8})
     workdir = f'gs://bucket/p/sweeps/{sweep.name}/{run.name}'
-    assert f'--workdir={workdir}' in task.run
-    assert task.run.rstrip().endswith('--distributed') == distributed
+    train, check = task.run.splitlines()[1:]
+    assert f'--workdir={workdir}' in train and train.endswith('--distributed') == distributed
+    assert check == f'~/gan_jax_venv/bin/python -m launch.check_finished {workdir}'
+    with open(task_path) as f:
+      assert yaml.safe_load(f)['resources']['job_recovery'] == {
+          'max_restarts_on_errors': 3, 'recover_on_exit_codes': [75]}
     assert ("jax[tpu]" if accelerator.startswith('tpu') else "jax[cuda12]") in task.setup
     assert spec.read_record(os.path.dirname(task_path))['workdir'] == workdir
 
@@ -282,14 +287,25 @@ def test_ctrl_c_stops_the_runs_saved_and_one_sweep_runs_at_a_time(tmp_path):
   assert 'Stopped by SIGTERM' in open(os.path.join(run_dir, spec.LOG_FILE)).read()
 
 
+@pytest.mark.parametrize('steps, train_minutes, status', [(10, 0.0, 0), (5, 0.0, 75), (5, 1.0, 0)])
+def test_check_finished_exits_75_for_a_stopped_run(tmp_path, steps, train_minutes, status):
+  _fake_run(str(tmp_path), 'run', {}, [], [{'step': steps}], [], train_minutes=train_minutes)
+  result = launch_cli('check_finished', str(tmp_path / 'run'))
+  assert result.returncode == status, result.stderr
+  if status:
+    assert result.stdout == (f'{tmp_path}/run stopped at step 5 of 10: exiting 75 to have the '
+                             'task restarted, which resumes it.\n')
+
+
 # --- summary ---
 
-def _fake_run(sweep_dir, name, overrides, attempts, metrics, evaluations, num_steps=10):
+def _fake_run(sweep_dir, name, overrides, attempts, metrics, evaluations, train_minutes=0.0):
+  """A run folder as a local sweep leaves it: launch.json, and a workdir of num_steps 10."""
   run_dir = os.path.join(sweep_dir, name)
   os.makedirs(run_dir)
   spec.write_record(run_dir, {'overrides': overrides, 'workdir': run_dir, 'attempts': attempts})
   with open(os.path.join(run_dir, 'config.json'), 'w') as f:
-    json.dump({'num_steps': num_steps, 'train_minutes': 0.0}, f)
+    json.dump({'num_steps': 10, 'train_minutes': train_minutes}, f)
   for file, rows in (('metrics.jsonl', metrics), ('eval.jsonl', evaluations)):
     with open(os.path.join(run_dir, file), 'w') as f:
       f.writelines(json.dumps(row) + '\n' for row in rows)
