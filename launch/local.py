@@ -38,8 +38,12 @@ def last_step(workdir: str) -> int | None:
   except FileNotFoundError:
     return None
   # The last piece lacks its newline (being written, or empty); with a seek, so may the first.
-  complete = lines[1 if start else 0:-1]
-  return json.loads(complete[-1])['step'] if complete else None
+  for line in reversed(lines[1 if start else 0:-1]):
+    try:
+      return json.loads(line)['step']
+    except (json.JSONDecodeError, KeyError):  # a line a killed run left half-written
+      continue
+  return None
 
 
 def is_finished(record: Mapping[str, Any] | None, step: int | None,
@@ -72,9 +76,8 @@ class LocalRun:
     self.dir = os.path.join(root, sweep.name, run.name)
     self.config = config
     self.command = [sys.executable] + spec.train_args(sweep.config, run.overrides, self.dir)
-    self.record = spec.read_record(self.dir) or spec.new_record(sweep, run, self.dir,
-                                                                self.command)
-    self.record['command'] = self.command
+    self.record = spec.new_record(sweep, run, self.dir, self.command,
+                                  previous=spec.read_record(self.dir))
     self.state = 'done' if is_finished(self.record, last_step(self.dir), config) else 'queued'
     self.process = self.log = None
     self.started, self.started_at = 0.0, ''

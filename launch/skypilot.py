@@ -133,10 +133,9 @@ def write_tasks(sweep: spec.Sweep, root: str, bucket: str, accelerator: str, num
     path = os.path.join(run_dir, TASK_FILE)
     with open(path, 'w') as f:
       yaml.dump(content, f, Dumper=_BlockStrings, sort_keys=False)
-    record = spec.read_record(run_dir) or spec.new_record(sweep, run, workdir, [])
-    record.update(workdir=workdir,
-                  command=run_command(sweep, run, workdir, accelerator, num_nodes))
-    spec.write_record(run_dir, record)
+    spec.write_record(run_dir, spec.new_record(
+        sweep, run, workdir, run_command(sweep, run, workdir, accelerator, num_nodes),
+        previous=spec.read_record(run_dir)))
     jobs.append((run, name, path))
   return jobs
 

@@ -192,7 +192,13 @@ def reached_end(step: int | None, config: Any) -> bool:
   return config.train_minutes > 0 or (step or 0) >= config.num_steps
 
 
-def new_record(sweep: Sweep, run: Run, workdir: str, command: Sequence[str]) -> dict[str, Any]:
-  """What launch.json holds before a run's first attempt."""
+def new_record(sweep: Sweep, run: Run, workdir: str, command: Sequence[str],
+               previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+  """What launch.json holds for a run: the sweep's current settings, and from `previous` (the
+  record of earlier runs of the sweep) the attempts and launches so far.
+
+  The settings are rewritten because a fixed field, left out of the run's name, may change.
+  """
+  history = {key: previous[key] for key in ('attempts', 'launched') if previous and key in previous}
   return {'sweep': sweep.source, 'config': sweep.config, 'overrides': run.overrides,
-          'workdir': workdir, 'command': list(command), 'attempts': []}
+          'workdir': workdir, 'command': list(command), 'attempts': [], **history}

@@ -80,10 +80,20 @@ def read_sweep(sweep_dir: str) -> list[dict[str, Any]]:
 
 
 def swept_fields(rows: Sequence[dict[str, Any]]) -> list[str]:
-  """The override fields whose values differ between runs, in the order the sweep sets them."""
+  """The override fields whose values differ between runs, as the sweep orders them; seed last,
+  as the repeats of each setting."""
   fields = list(dict.fromkeys(field for row in rows for field in row['overrides']))
-  return [field for field in fields
-          if len({repr(row['overrides'].get(field)) for row in rows}) > 1]
+  swept = [field for field in fields
+           if len({repr(row['overrides'].get(field)) for row in rows}) > 1]
+  return sorted(swept, key=lambda field: field == 'seed')
+
+
+def _determines(rows: Sequence[dict[str, Any]], field: str, other: str) -> bool:
+  """Whether each value of `field` comes with one value of `other` (loss=wasserstein with
+  n_critic=5): a plot against `other` would then repeat the one against `field`."""
+  seen = {}
+  return all(seen.setdefault(repr(row['overrides'].get(field)), repr(row['overrides'].get(other)))
+             == repr(row['overrides'].get(other)) for row in rows)
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
@@ -128,9 +138,19 @@ def write_csv(path: str, header: Sequence[str], cells: Sequence[Sequence[Any]]) 
     writer.writerows([['' if value is None else value for value in row] for row in cells])
 
 
+def plotted_fields(rows: Sequence[dict[str, Any]]) -> list[str]:
+  """The swept fields to plot against: not seed (the spread) nor one that an earlier field
+  determines; seed alone if nothing else varies."""
+  fields = []
+  for field in swept_fields(rows):
+    if field != 'seed' and not any(_determines(rows, kept, field) for kept in fields):
+      fields.append(field)
+  return fields or ['seed']
+
+
 def plot(path: str, rows: Sequence[dict[str, Any]], title: str) -> bool:
-  """Plots each score against each swept field (seeds pooled: their spread shows); False if
-  no run has a score yet."""
+  """Plots each score against each of `plotted_fields`, every run a dot (the seeds of a
+  setting show as its spread); False if no run has a score yet."""
   scores = [score for score in PLOTTED if any(score in row for row in rows)]
   if not scores:
     return False
@@ -138,7 +158,7 @@ def plot(path: str, rows: Sequence[dict[str, Any]], title: str) -> bool:
   matplotlib.use('Agg')
   from matplotlib import pyplot as plt  # pylint: disable=import-outside-toplevel
 
-  fields = [field for field in swept_fields(rows) if field != 'seed'] or ['seed']
+  fields = plotted_fields(rows)
   figure, axes = plt.subplots(len(scores), len(fields), squeeze=False,
                               figsize=(4 * len(fields), 3 * len(scores)))
   for i, score in enumerate(scores):
@@ -169,7 +189,7 @@ def main(argv):
   sweep_dir = argv[1].rstrip('/')
   rows = read_sweep(sweep_dir)
   header, cells = table(rows)
-  print(format_table(header, cells))
+  print(format_table(header[1:], [row[1:] for row in cells]))  # the overrides name the run
   csv_path = FLAGS.csv or os.path.join(sweep_dir, 'summary.csv')
   png_path = FLAGS.png or os.path.join(sweep_dir, 'summary.png')
   write_csv(csv_path, header, cells)

@@ -205,7 +205,8 @@ def test_bad_input_is_one_error_line(args, message):
 def test_last_step_reads_the_last_complete_line(tmp_path):
   assert local.last_step(str(tmp_path)) is None
   with open(tmp_path / 'metrics.jsonl', 'w') as f:
-    f.write('{"step": 5, "d_loss": 1.0}\n{"step": 10}\n{"step": 1')  # the last being written
+    # A line a killed run left cut short, then the last line being written.
+    f.write('{"step": 5, "d_loss": 1.0}\n{"step": 10}\n{"st\n{"step": 1')
   assert local.last_step(str(tmp_path)) == 10
 
 
@@ -250,10 +251,9 @@ def test_local_sweep_runs_skips_finished_runs_and_summarizes(tmp_path):
   result = launch_cli('summary', sweep_dir)
   assert result.returncode == 0, result.stderr
   lines = result.stdout.splitlines()
-  assert lines[0].split() == ['run', 'seed', 'status', 'step', 'wall', 'eval_step',
-                              'modes_covered', 'high_quality_share']
-  assert [line.split()[:4] for line in lines[1:3]] == [['seed=0', '0', 'done', '2'],
-                                                       ['seed=1', '1', 'done', '2']]
+  assert lines[0].split() == ['seed', 'status', 'step', 'wall', 'eval_step', 'modes_covered',
+                              'high_quality_share']
+  assert [line.split()[:3] for line in lines[1:3]] == [['0', 'done', '2'], ['1', 'done', '2']]
   with open(os.path.join(sweep_dir, 'summary.csv')) as f:
     rows = list(csv.DictReader(f))
   assert [row['run'] for row in rows] == ['seed=0', 'seed=1']
@@ -334,6 +334,22 @@ def test_summary_rows_latest_scores_and_status(tmp_path):
                                           '1m05s', '10', '30', '1.5', '0.5', '0.25']
   assert summary.plot(str(tmp_path / 'plot.png'), summary.read_sweep(sweep_dir), 'test')
   assert os.path.getsize(tmp_path / 'plot.png') > 1000
+
+
+def test_summary_plots_against_the_fields_that_vary_independently():
+  def rows(points):
+    return [{'overrides': point} for point in points]
+
+  losses = [{'loss': 'hinge', 'model.spectral_norm': True}, {'loss': 'wasserstein', 'n_critic': 5},
+            {'loss': 'least_squares'}]
+  seeds = hyper.sweep('seed', [0, 1])
+  assert summary.swept_fields(rows(hyper.product(seeds, losses))) == [
+      'loss', 'model.spectral_norm', 'n_critic', 'seed']
+  assert summary.plotted_fields(rows(hyper.product(losses, seeds))) == ['loss']
+  grid = hyper.product(hyper.sweep('gradient_penalty', [1.0, 10.0]),
+                       hyper.sweep('n_critic', [1, 5]))
+  assert summary.plotted_fields(rows(grid)) == ['gradient_penalty', 'n_critic']
+  assert summary.plotted_fields(rows(seeds)) == ['seed']
 
 
 def test_summary_of_a_folder_without_runs_is_one_error_line(tmp_path):
