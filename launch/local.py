@@ -8,7 +8,6 @@ exit, and waits for them; a second Ctrl-C kills them (the last checkpoint stays)
 """
 import collections
 import datetime
-import fcntl
 import json
 import os
 import shutil
@@ -173,29 +172,13 @@ class StatusBoard:
     self._out.flush()
 
 
-def _lock(sweep_dir: str) -> TextIO:
-  """Locks SWEEP/.lock for this process (until it exits); raises UserError if another holds it.
-
-  Two sweeps running the same runs would have two processes train each workdir.
-  """
-  os.makedirs(sweep_dir, exist_ok=True)
-  lock = open(os.path.join(sweep_dir, '.lock'), 'w')
-  try:
-    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-  except BlockingIOError as e:
-    lock.close()
-    raise UserError(f'Another launch.sweep is running {sweep_dir}; wait for it to end or stop '
-                    'it first.') from e
-  return lock
-
-
 def run_sweep(sweep: spec.Sweep, root: str, parallel: int,
               configs: Mapping[str, ml_collections.ConfigDict], out: TextIO = sys.stdout) -> int:
-  """Runs the sweep's unfinished runs, `parallel` at once; returns the exit status.
+  """Runs the sweep's unfinished runs, `parallel` at once; returns the exit status. Call it
+  holding `spec.locked(ROOT/SWEEP)`.
 
   0 when every run is done, 1 when one failed, 128 + the signal's number when stopped.
   """
-  lock = _lock(os.path.join(root, sweep.name))
   runs = [LocalRun(sweep, run, root, configs[run.name]) for run in sweep.runs]
   queue = collections.deque(run for run in runs if run.state != 'done')
   done_before = len(runs) - len(queue)
@@ -231,7 +214,6 @@ def run_sweep(sweep: spec.Sweep, root: str, parallel: int,
   finally:
     for signum, handler in previous.items():
       signal.signal(signum, handler)
-    lock.close()
   board.update()
   failed = [run.name for run in runs if run.state == 'failed']
   if signals:

@@ -5,14 +5,16 @@ config (`'experiments/toy_grid.py'`, with a `:preset` if wanted) and a list of o
 built with `launch.hyper`. `--sweep launch/sweeps/NAME.py:ARG` passes ARG. The runs live
 in ROOT/NAME_ARG/<run name>/, each with `launch.json` recording the run and its attempts.
 """
+import contextlib
 import copy
 import dataclasses
+import fcntl
 import importlib.util
 import json
 import os
 import sys
 import traceback
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from etils import epath
 import ml_collections
@@ -140,6 +142,23 @@ def train_args(config: str, overrides: Mapping[str, Any], workdir: str) -> list[
   """The arguments of `python -m gan_jax.main` for one run (without the interpreter)."""
   return (['-m', 'gan_jax.main', f'--config={config}', f'--workdir={workdir}'] +
           [f'--config.{field}={_flag_value(value)}' for field, value in overrides.items()])
+
+
+@contextlib.contextmanager
+def locked(sweep_dir: str) -> Iterator[None]:
+  """Holds SWEEP/.lock; raises UserError if another process holds it.
+
+  Two sweeps running the same runs would train each workdir twice at once (or launch two
+  cloud jobs on it).
+  """
+  os.makedirs(sweep_dir, exist_ok=True)
+  with open(os.path.join(sweep_dir, '.lock'), 'w') as lock:
+    try:
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as e:
+      raise UserError(f'Another launch.sweep is running {sweep_dir}; wait for it to end or stop '
+                      'it first.') from e
+    yield  # closing the file releases the lock, as does the process's end
 
 
 def read_record(run_dir: str) -> dict[str, Any] | None:

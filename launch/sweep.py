@@ -10,6 +10,7 @@ for --target local that is each run's workdir; for --target sky it holds each ru
 while the workdir is gs://BUCKET/sweeps/SWEEP/<run>. Rerunning the same command skips
 finished (local) or launched (sky) runs.
 """
+import os
 import sys
 
 from absl import app
@@ -60,13 +61,16 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   _check_flags()
   sweep = spec.load(FLAGS.sweep)
-  configs = spec.check_runs(sweep)
-  if FLAGS.target == 'local':
-    sys.exit(local.run_sweep(sweep, FLAGS.root, FLAGS.parallel, configs))
-  jobs = skypilot.write_tasks(sweep, FLAGS.root, FLAGS.bucket, FLAGS.accelerator,
-                              FLAGS.num_nodes, FLAGS.spot)
-  sys.exit(skypilot.launch_jobs(jobs, FLAGS.root, sweep, FLAGS.dry_run, FLAGS.relaunch,
-                                sys.stdout))
+  with spec.locked(os.path.join(FLAGS.root, sweep.name)):
+    configs = spec.check_runs(sweep)  # a bad run fails here, before anything starts
+    if FLAGS.target == 'local':
+      status = local.run_sweep(sweep, FLAGS.root, FLAGS.parallel, configs)
+    else:
+      jobs = skypilot.write_tasks(sweep, FLAGS.root, FLAGS.bucket, FLAGS.accelerator,
+                                  FLAGS.num_nodes, FLAGS.spot)
+      status = skypilot.launch_jobs(jobs, FLAGS.root, sweep, FLAGS.dry_run, FLAGS.relaunch,
+                                    sys.stdout)
+  sys.exit(status)
 
 
 if __name__ == '__main__':
