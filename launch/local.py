@@ -19,7 +19,6 @@ from typing import Any, Mapping, TextIO
 
 import ml_collections
 
-from gan_jax.errors import UserError
 from launch import spec
 
 POLL_SECONDS = 0.5

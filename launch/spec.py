@@ -1,9 +1,11 @@
-"""A sweep file, loaded: its runs, their names and the `gan_jax.main` command of each.
+"""A sweep file, loaded and checked, and the files of its runs.
 
 A sweep file `launch/sweeps/NAME.py` defines `get_sweep(arg=None)` returning the experiment
 config (`'experiments/toy_grid.py'`, with a `:preset` if wanted) and a list of override dicts
 built with `launch.hyper`. `--sweep launch/sweeps/NAME.py:ARG` passes ARG. The runs live
-in ROOT/NAME_ARG/<run name>/, each with `launch.json` recording the run and its attempts.
+in ROOT/NAME_ARG/<run name>/, each with `launch.json` recording the run and its attempts;
+the sweep folder's `.lock` keeps a second sweep process out. Each run is a `gan_jax.main`
+command whose workdir (config.json, metrics.jsonl, eval.jsonl) says how far it got.
 """
 import contextlib
 import copy
@@ -19,8 +21,8 @@ from typing import Any, Iterator, Mapping, Sequence
 from etils import epath
 import ml_collections
 
-from launch import hyper
 from gan_jax.errors import UserError, unknown_name_error
+from launch import hyper
 
 RECORD_FILE = 'launch.json'  # in each run's folder: its overrides, workdir, command, attempts
 LOG_FILE = 'launch.log'  # a local run's stdout and stderr, every attempt appended

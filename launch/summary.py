@@ -7,8 +7,9 @@ metrics.jsonl and eval.jsonl (local or gs://, which needs gcsfs). The evaluation
 the latest line of eval.jsonl, written by training's config.eval_every or by
 gan_jax.evaluate: FID, KID, precision and recall for images; modes covered and the
 high-quality share for toy data. Writes the table as CSV (default SWEEP/summary.csv) and a
-PNG (default SWEEP/summary.png) of each score against each swept hyperparameter, every run a
-dot, so the seeds of one setting show as its spread.
+PNG (default SWEEP/summary.png) of each score against each swept hyperparameter (but seed, and
+those another one determines, such as loss_study's n_critic=5 that comes with WGAN-GP), every
+run a dot, so the seeds of one setting show as its spread.
 """
 import csv
 import os
