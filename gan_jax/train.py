@@ -308,6 +308,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   start = time.monotonic()
   stop = run_control.StopOnSignal()
   stop.completed_step = step
+  agree = run_control.agreement(mesh)
   # Whatever happens, finish the checkpoint in flight and the metrics written so far.
   closers = (stop.restore, lambda: checkpoints.wait(manager), manager.close, writer.close)
   if best_manager:
@@ -328,13 +329,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       jax.block_until_ready(previous_metrics)
       previous_metrics = metrics
       stop.completed_step = step - 1
-      # Read once: a signal arriving later in the step must not stop it unsaved.
-      stopping = stop.requested
-      last = step == config.num_steps or clock.out_of_time()
+      # Read once: a signal arriving later in the step must not stop it unsaved. All
+      # processes act on the same signal and training time.
+      stopping, seconds = agree(state.step, stop.requested, clock.seconds())
+      last = step == config.num_steps or clock.out_of_time(seconds)
       log = writers.is_time(step, config.log_every, config.num_steps) or last
       # Asked every step, first: a due timed checkpoint is then counted as done even when a
       # step-count checkpoint coincides, instead of causing a second save one step later.
-      timed_checkpoint = clock.checkpoint_due()
+      timed_checkpoint = clock.checkpoint_due(seconds)
       save = (writers.is_time(step, config.checkpoint_every, config.num_steps) or last
               or timed_checkpoint or stopping)
       if log or save:  # never log or checkpoint a diverged state unnoticed
@@ -380,9 +382,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         with progress.paused('checkpoint'):
           checkpoints.save(manager, state, data_iterator, run_meta())
       if stopping:
-        logging.warning('Stopped by %s after step %d, %d steps after the signal, and saved a '
-                        'checkpoint; rerun the same command to resume.', stopping, step,
-                        step - stop.completed_at_signal)
+        logging.warning('%s', stop.stopped_message(stopping, step))
         break
       done = last
   except BaseException:
