@@ -1,0 +1,189 @@
+"""Two local processes of 2 CPU devices each, through the real command line.
+
+They train as one process on 4 devices fed the same global batches; each reads its own
+shard of the data; process 0 alone writes the workdir's files; one checkpoint holds both
+data positions and resumes both exactly; a SIGTERM to one process stops both at one step.
+Each process runs tests/recorded_main.py, which records its final state and what it read
+and wrote.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from gan_jax import checkpoints, idx_dataset
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+RECORDED_MAIN = os.path.join(os.path.dirname(__file__), 'recorded_main.py')
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def _flags(config, workdir, overrides):
+  return [f'--config={config}', f'--workdir={workdir}'] + [
+      f'--config.{name}={value}' for name, value in overrides.items()]
+
+
+def _start(record_dir, flags, process_id, devices, **env):
+  """Starts recorded_main.py with `flags` on `devices` CPU devices; stderr goes to a log."""
+  os.makedirs(record_dir, exist_ok=True)
+  log = open(os.path.join(record_dir, f'process_{process_id}.log'), 'w')
+  return subprocess.Popen(
+      [sys.executable, RECORDED_MAIN, str(record_dir), *flags], cwd=REPO, stderr=log,
+      env={**os.environ, 'PYTHONPATH': os.pathsep.join([REPO, os.environ.get('PYTHONPATH', '')]),
+           'JAX_PLATFORMS': 'cpu', 'JAX_NUM_CPU_DEVICES': str(devices), **env})
+
+
+def _start_two(record_dir, flags):
+  port = _free_port()
+  return [_start(record_dir, flags + ['--distributed', f'--coordinator_address=127.0.0.1:{port}',
+                                      '--num_processes=2', f'--process_id={i}'], i, devices=2)
+          for i in range(2)]
+
+
+def _log(record_dir, process_id):
+  with open(os.path.join(record_dir, f'process_{process_id}.log')) as f:
+    return f.read()
+
+
+def _finish(record_dir, processes, timeout=300):
+  """Waits for `processes` (killing them all if one fails); returns their logs."""
+  deadline = time.monotonic() + timeout
+  try:
+    for i, process in enumerate(processes):
+      status = process.wait(timeout=max(1, deadline - time.monotonic()))
+      assert status == 0, f'process {i} exited with {status}:\n' + _log(record_dir, i)[-3000:]
+  finally:
+    for process in processes:
+      if process.poll() is None:
+        process.kill()
+        process.wait()
+  return [_log(record_dir, i) for i in range(len(processes))]
+
+
+def _run_two(record_dir, flags):
+  return _finish(record_dir, _start_two(record_dir, flags))
+
+
+def _run_one_as_two(record_dir, flags):
+  """One process on 4 devices, fed the global batches of the two-process run."""
+  return _finish(record_dir, [_start(record_dir, flags, 0, devices=4, SIMULATE_PROCESSES='2')])
+
+
+def _state(record_dir, process_id):
+  with np.load(os.path.join(record_dir, f'process_{process_id}.npz')) as arrays:
+    return [arrays[f'arr_{i}'] for i in range(len(arrays.files))]
+
+
+def _record(record_dir, process_id):
+  with open(os.path.join(record_dir, f'process_{process_id}.json')) as f:
+    return json.load(f)
+
+
+def _assert_states_equal(a, b):
+  assert len(a) == len(b)
+  for x, y in zip(a, b):
+    np.testing.assert_array_equal(x, y)
+
+
+def _assert_trains_as_one_process(two, one):
+  """Both processes of run `two` end bit-identical, and as one process `one` ends."""
+  _assert_states_equal(_state(two, 0), _state(two, 1))
+  for x, y in zip(_state(two, 0), _state(one, 0)):
+    # Only the order of the collectives' sums differs.
+    np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+def _assert_only_process_0_wrote(record_dir, num_steps):
+  written = _record(record_dir, 0)['written']
+  assert {'config.json', 'metrics.jsonl', f'samples/step_{num_steps:06d}.png'} <= set(written)
+  assert any(name.startswith('events.out.tfevents.') for name in written), written
+  assert _record(record_dir, 1)['written'] == []  # checkpoints/ aside
+
+
+def test_two_processes_train_a_toy_as_one_and_resume_exactly(tmp_path):
+  overrides = dict(num_steps=24, checkpoint_every=12, log_every=12, sample_every=24)
+  flags = _flags('experiments/toy_grid.py:smoke', tmp_path / 'run', overrides)
+  _run_two(tmp_path / 'two', flags)
+  _run_one_as_two(tmp_path / 'one', _flags('experiments/toy_grid.py:smoke',
+                                           tmp_path / 'reference', overrides))
+  _assert_trains_as_one_process(tmp_path / 'two', tmp_path / 'one')
+  _assert_only_process_0_wrote(tmp_path / 'two', 24)
+  # One checkpoint holds both processes' positions in their shards of the data...
+  assert sorted(os.listdir(tmp_path / 'run' / 'checkpoints' / '12' / 'data')) == [
+      'commit_success.txt', 'process_0-of-2.json', 'process_1-of-2.json']
+  # ... and resuming it continues exactly: as if step 24 had been lost, resume from step 12.
+  shutil.copytree(tmp_path / 'run', tmp_path / 'resumed')
+  shutil.rmtree(tmp_path / 'resumed' / 'checkpoints' / '24')
+  logs = _run_two(tmp_path / 'two_resumed',
+                  _flags('experiments/toy_grid.py:smoke', tmp_path / 'resumed', overrides))
+  for log in logs:
+    assert f'Resumed from {tmp_path / "resumed"} at step 12.' in log
+  _assert_states_equal(_state(tmp_path / 'two', 0), _state(tmp_path / 'two_resumed', 0))
+
+
+def test_two_processes_train_an_image_gan_as_one_each_on_its_own_images(tmp_path, tiny_fashion):
+  manual_dir, data_dir = tiny_fashion
+  # Prepared here once: two processes preparing it at once would race (and, a process busy
+  # preparing, leave the other waiting for its first collective until Gloo times out).
+  idx_dataset.load_source('fashion_mnist', 'train', manual_dir, data_dir)
+  overrides = {'num_steps': 6, 'sample_every': 6, 'checkpoint_every': 6,
+               'data.manual_dir': manual_dir, 'data.data_dir': data_dir}
+  _run_two(tmp_path / 'two', _flags('experiments/ns_gan.py:smoke', tmp_path / 'run', overrides))
+  _run_one_as_two(tmp_path / 'one', _flags('experiments/ns_gan.py:smoke',
+                                           tmp_path / 'reference', overrides))
+  _assert_trains_as_one_process(tmp_path / 'two', tmp_path / 'one')
+  _assert_only_process_0_wrote(tmp_path / 'two', 6)
+  # Process i holds images i, i + 2, ... of the 20 (tests/idx_files.py), and only those.
+  assert _record(tmp_path / 'two', 0)['images_read'] == list(range(0, 20, 2))
+  assert _record(tmp_path / 'two', 1)['images_read'] == list(range(1, 20, 2))
+
+
+def _stopped_step(log):
+  last = log.strip().splitlines()[-1]
+  match = re.search(r'Stopped by SIGTERM( to another process)? after step (\d+).*rerun the '
+                    'same command to resume', last)
+  assert match, log[-3000:]
+  return int(match.group(2))
+
+
+def test_sigterm_to_one_process_stops_both_at_one_step_and_both_resume_from_it(tmp_path):
+  workdir = tmp_path / 'run'
+  overrides = dict(num_steps=1_000_000, log_every=1_000_000, checkpoint_every=1_000_000,
+                   sample_every=1_000_000)
+  flags = _flags('experiments/toy_ring.py:smoke', workdir, overrides)
+  processes = _start_two(tmp_path / 'stopped', flags)
+  deadline = time.monotonic() + 300
+  while not all('First step compiled' in _log(tmp_path / 'stopped', i) for i in range(2)):
+    assert all(p.poll() is None for p in processes) and time.monotonic() < deadline, (
+        _log(tmp_path / 'stopped', 0)[-3000:] + _log(tmp_path / 'stopped', 1)[-3000:])
+    time.sleep(0.1)
+  time.sleep(0.5)  # into the run, where votes come about a second apart
+  processes[1].send_signal(signal.SIGTERM)
+  logs = _finish(tmp_path / 'stopped', processes)
+  stopped_at = _stopped_step(logs[0])
+  assert 'to another process' in logs[0] and 'to another process' not in logs[1]
+  assert _stopped_step(logs[1]) == stopped_at
+  assert checkpoints.create_manager(str(workdir)).all_steps() == [stopped_at]
+  _assert_states_equal(_state(tmp_path / 'stopped', 0), _state(tmp_path / 'stopped', 1))
+  # The rerun resumes both from that step. Its budget (1 s more than the checkpoint trained)
+  # is spent in start-up: the processes' clocks must agree to stop at one step.
+  with open(workdir / 'checkpoints' / str(stopped_at) / 'meta' / 'metadata') as f:
+    trained = json.load(f)['train_seconds']
+  logs = _run_two(tmp_path / 'resumed', flags + [f'--config.train_minutes={(trained + 1) / 60}'])
+  for log in logs:
+    assert f'Resumed from {workdir} at step {stopped_at}.' in log
+  finished_at = int(re.search(r'Trained to step (\d+) in', logs[0]).group(1))
+  assert checkpoints.create_manager(str(workdir)).all_steps() == [stopped_at, finished_at]
+  _assert_states_equal(_state(tmp_path / 'resumed', 0), _state(tmp_path / 'resumed', 1))
