@@ -6,16 +6,14 @@ float32 NHWC in [0, 1] throughout (as `gan_jax.sample` writes them); 2-D toy dat
 points [N, 2] in data coordinates. experiments/analyze_checkpoint.ipynb shows them all.
 """
 import dataclasses
-import json
 import math
-import os
 from typing import Any, Iterable, Mapping, Sequence
 
 import jax
 import ml_collections
 import numpy as np
 
-from gan_jax import checkpoints, input_pipeline, models, sample as sample_lib, writers
+from gan_jax import checkpoints, input_pipeline, models, paths, sample as sample_lib, writers
 from gan_jax.errors import UserError
 
 @dataclasses.dataclass(frozen=True)
@@ -214,23 +212,15 @@ def align(records: Iterable[Mapping[str, Any]]) -> dict[str, np.ndarray]:
   return table
 
 
-def read_jsonl(path: str) -> list[dict[str, Any]]:
-  """The JSON objects of a JSON-lines file, skipping blank lines."""
-  with open(path, encoding='utf-8') as f:
-    return [json.loads(line) for line in f if line.strip()]
-
-
 def metric_table(workdir: str) -> dict[str, np.ndarray]:
   """A workdir's training metrics and its evaluations (if any) as `align`ed columns.
 
-  Reads WORKDIR/metrics.jsonl and WORKDIR/eval.jsonl (written by `gan_jax.evaluate`);
-  both are keyed on 'step', so FID sits beside the losses of the same step.
+  Reads WORKDIR/metrics.jsonl and WORKDIR/eval.jsonl (written by `gan_jax.evaluate`), local
+  or gs://; both are keyed on 'step', so FID sits beside the losses of the same step. A line
+  that a running job is still writing is left out.
   """
-  records = []
-  for name in ('metrics.jsonl', 'eval.jsonl'):
-    path = os.path.join(workdir, name)
-    if os.path.exists(path):
-      records += read_jsonl(path)
+  records = [record for name in ('metrics.jsonl', 'eval.jsonl')
+             for record in paths.read_jsonl(paths.path(workdir) / name)]
   if not records:
     raise UserError(f'{workdir} has neither metrics.jsonl nor eval.jsonl: is it a gan_jax '
                     'workdir that has logged a step?')

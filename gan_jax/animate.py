@@ -11,12 +11,13 @@ import re
 
 from absl import app
 from absl import flags
+from etils import epath
 import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 from PIL import ImageFont
 
-from gan_jax import cli, writers
+from gan_jax import cli, paths, writers
 from gan_jax.errors import UserError
 
 GIF_NAME = 'training.gif'
@@ -24,18 +25,18 @@ _FRAME = re.compile(r'step_(\d+)\.png')
 _LABEL_HEIGHT = 16  # pixels of the white strip holding a frame's step
 
 
-def sample_frames(workdir: str) -> list[tuple[int, str]]:
+def sample_frames(workdir: str) -> list[tuple[int, epath.Path]]:
   """(step, path) of the sample PNGs in WORKDIR/samples, in step order."""
-  directory = os.path.join(workdir, 'samples')
-  names = os.listdir(directory) if os.path.isdir(directory) else []
-  frames = [(int(match[1]), os.path.join(directory, name))
-            for name in names if (match := _FRAME.fullmatch(name))]
-  return sorted(frames)
+  directory = paths.path(workdir) / 'samples'
+  files = directory.iterdir() if directory.is_dir() else []
+  return sorted((int(match[1]), file) for file in files
+                if (match := _FRAME.fullmatch(file.name)))
 
 
-def _labelled(path: str, label: str) -> np.ndarray:
+def _labelled(path: epath.Path, label: str) -> np.ndarray:
   """The image at `path` as RGB under a white strip that says `label`."""
-  image = Image.open(path).convert('RGB')
+  with path.open('rb') as f:
+    image = Image.open(f).convert('RGB')
   frame = Image.new('RGB', (image.width, image.height + _LABEL_HEIGHT), (255, 255, 255))
   frame.paste(image, (0, _LABEL_HEIGHT))
   ImageDraw.Draw(frame).text((4, 2), label, fill=(0, 0, 0), font=ImageFont.load_default())

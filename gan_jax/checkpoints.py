@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from typing import Any, Callable
+import uuid
 
 from absl import logging
 from etils import epath
@@ -26,7 +27,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gan_jax import configs, input_pipeline, models
+from gan_jax import configs, input_pipeline, models, paths
 from gan_jax.errors import UserError
 from gan_jax.state import GANState, create_optimizers, create_state
 
@@ -44,10 +45,24 @@ SHAPE_FIELDS = ('dataset', 'model.name', 'model.latent_dim', 'model.width', 'mod
 def check_workdir(workdir: str) -> None:
   """Raises UserError unless a file can be created in `workdir`; run it before anything compiles.
 
-  A workdir that does not exist yet is checked through its nearest existing parent. Creates
-  and changes nothing, so an existing workdir's checkpoints stay as they are.
+  A local workdir that does not exist yet is checked through its nearest existing parent; a
+  gs:// one by writing and deleting an object in it (no credentials, no bucket or no
+  permission to write fail here, not at the first checkpoint). Leaves nothing behind, so an
+  existing workdir's checkpoints stay as they are.
   """
-  path = os.path.abspath(workdir)
+  path = paths.path(workdir)
+  if paths.in_bucket(path):
+    probe = path / f'.gan_jax-write-check-{uuid.uuid4().hex}'
+    try:
+      probe.write_bytes(b'')
+      probe.unlink()
+    except Exception as e:  # pylint: disable=broad-except; gcsfs and google-auth raise their own
+      raise UserError(f'--workdir {workdir} cannot be written: creating {probe} failed '
+                      f'({type(e).__name__}: {e}). Nothing was written; check the bucket, its '
+                      'permissions and your credentials (gcloud auth application-default '
+                      'login).') from e
+    return
+  path = str(path)
   while not os.path.lexists(path):
     path = os.path.dirname(path)
   try:
@@ -63,11 +78,8 @@ def check_workdir(workdir: str) -> None:
 
 def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
   """Writes the resolved config as WORKDIR/config.json (atomically)."""
-  os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, CONFIG_FILE)
-  with open(path + '.tmp', 'w') as f:
-    f.write(config.to_json(indent=2, sort_keys=True))
-  os.replace(path + '.tmp', path)
+  text = config.to_json(indent=2, sort_keys=True)
+  paths.write_atomically(paths.path(workdir) / CONFIG_FILE, lambda f: f.write(text.encode()))
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict | None:
@@ -76,12 +88,11 @@ def read_config(workdir: str) -> ml_collections.ConfigDict | None:
   A workdir written before a field existed gets the field's default, which by
   convention keeps the behaviour from before the field: older runs stay loadable.
   """
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
+  path = paths.path(workdir) / CONFIG_FILE
+  if not path.exists():
     return None
   config = configs.default()
-  with open(path) as f:
-    config.update(json.load(f))
+  config.update(json.loads(path.read_text()))
   return config
 
 
@@ -105,8 +116,8 @@ def start_over_if_config_changed(workdir: str, config: ml_collections.ConfigDict
   With config.allow_config_change the run starts over instead: the old checkpoints are
   kept, renamed to `checkpoints.replaced-<time>`, and never deleted.
   """
-  saved, directory = read_config(workdir), os.path.join(workdir, 'checkpoints')
-  if saved is None or not os.path.isdir(directory):
+  saved, directory = read_config(workdir), paths.path(workdir) / 'checkpoints'
+  if saved is None or not directory.is_dir():
     return
   saved, wanted = _shape_settings(saved), _shape_settings(config)
   for field, old in saved.items():
@@ -121,7 +132,7 @@ def start_over_if_config_changed(workdir: str, config: ml_collections.ConfigDict
           'are kept aside).')
     if jax.process_index() == 0:
       aside = f'{directory}.replaced-{time.strftime("%Y%m%d-%H%M%S")}'
-      os.rename(directory, aside)
+      directory.rename(aside)
       logging.warning('config.%s changed from %r to %r: starting over; the old checkpoints are '
                       'in %s.', field, old, new, aside)
     multihost_utils.sync_global_devices('start_over_if_config_changed')
@@ -143,7 +154,7 @@ def create_manager(workdir: str, keep: int | None = None, best: bool = False,
   training = keep is not None
   _drop_abandoned_io_noise()
   return ocp.CheckpointManager(
-      os.path.abspath(os.path.join(workdir, BEST_DIR if best else 'checkpoints')),
+      paths.path(workdir) / (BEST_DIR if best else 'checkpoints'),
       options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=training,
                                            cleanup_tmp_directories=training, best_fn=best_fn,
                                            best_mode='max'))

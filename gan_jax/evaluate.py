@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import checkpoints, cli, feature_net, input_pipeline, metrics, sample
+from gan_jax import checkpoints, cli, feature_net, input_pipeline, metrics, paths, sample
 from gan_jax.errors import UserError, unknown_name_error
 
 IMAGE_METRICS = ('fid', 'kid', 'kid_std', 'precision', 'recall', 'inception_score',
@@ -53,14 +53,10 @@ def _cache_path(root: str, name: str, *keys: str | bytes) -> str:
   return os.path.join(root, f'{name}_{digest.hexdigest()[:16]}')
 
 
-def _write_atomically(path: str, write: Callable[[BinaryIO], None]) -> None:
-  """Calls write(file) on a temporary file, then renames it; a cache failure only warns."""
-  temporary = f'{path}.tmp{os.getpid()}'  # one per process: two evaluations may race
+def _write_cache(path: str, write: Callable[[BinaryIO], None]) -> None:
+  """`paths.write_atomically`, for a cache: a failure only warns."""
   try:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(temporary, 'wb') as f:
-      write(f)
-    os.replace(temporary, path)
+    paths.write_atomically(path, write)
   except OSError as e:  # a read-only or full cache costs time, not the result
     logging.warning('Could not cache %s: %s', path, e)
 
@@ -77,12 +73,13 @@ def reference_statistics(net: feature_net.FeatureNet, images: np.ndarray,
   """The Reference of real `images` (uint8), from the cache or computed and cached."""
   path = _cache_path(cache, f'{net.dataset}_test_{len(images)}', net.checksum,
                      images.tobytes()) + '.npz'
-  if os.path.exists(path):
-    with np.load(path) as saved:
+  cached = paths.path(path)
+  if cached.exists():
+    with cached.open('rb') as f, np.load(f) as saved:
       return Reference(saved['features'], saved['mu'], saved['sigma'])
   features, _ = feature_net.embed(net, images)
   reference = Reference(features, *map(np.asarray, metrics.feature_statistics(features)))
-  _write_atomically(path, lambda f: np.savez(f, **reference._asdict()))
+  _write_cache(path, lambda f: np.savez(f, **reference._asdict()))
   return reference
 
 
@@ -150,12 +147,12 @@ def _image_floor(net: feature_net.FeatureNet, reference: Reference, test_images:
                                            num_samples)
   path = _cache_path(cache, f'{net.dataset}_floor_{len(train_images)}', net.checksum,
                      train_images.tobytes(), test_images.tobytes()) + '.json'
-  if os.path.exists(path):
-    with open(path) as f:
-      return json.load(f)
+  cached = paths.path(path)
+  if cached.exists():
+    return json.loads(cached.read_text())
   floor = {'num_samples': len(train_images),
            **image_metrics(*feature_net.embed(net, train_images), reference, seed=0)}
-  _write_atomically(path, lambda f: f.write(json.dumps(floor).encode()))
+  _write_cache(path, lambda f: f.write(json.dumps(floor).encode()))
   return floor
 
 
@@ -273,10 +270,12 @@ def evaluate_checkpoint(workdir: str, step: int | None = None, num_samples: int 
 
 def read_samples(path: str, num_samples: int | None = None) -> np.ndarray:
   """The first `num_samples` (default all) samples of a .npy file, as gan_jax.sample writes."""
-  if not os.path.isfile(path):
+  file = paths.path(path)
+  if not file.is_file():
     raise UserError(f'{path} does not exist.')
   try:
-    samples = np.load(path, allow_pickle=False)
+    with file.open('rb') as f:
+      samples = np.load(f, allow_pickle=False)
   except (OSError, ValueError) as e:
     raise UserError(f'{path} is not a .npy array file ({e}).') from e
   if samples.ndim < 2:
@@ -290,8 +289,8 @@ def read_samples(path: str, num_samples: int | None = None) -> np.ndarray:
 
 def append_result(workdir: str, result: dict[str, Any]) -> None:
   """Appends `result` as one JSON line to WORKDIR/eval.jsonl."""
-  with open(os.path.join(workdir, EVAL_FILE), 'a') as f:
-    f.write(json.dumps(result) + '\n')
+  with paths.open_append(paths.path(workdir) / EVAL_FILE) as f:
+    f.write(json.dumps(result).encode() + b'\n')
 
 
 FLAGS = flags.FLAGS

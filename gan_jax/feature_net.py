@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax import cli, idx_dataset
+from gan_jax import cli, idx_dataset, paths
 from gan_jax.errors import UserError
 
 # Data set -> (file in WEIGHTS_DIR, its sha256), as the training command prints them.
@@ -159,11 +159,11 @@ def load(dataset: str, weights_dir: str = '') -> FeatureNet:
   """
   if weights_dir:
     path = os.path.join(weights_dir, _weights_file(dataset))
-    if not os.path.isfile(path + '.sha256'):
+    checksum_file = paths.path(path + '.sha256')
+    if not checksum_file.is_file():
       raise UserError(f'{path}.sha256 is missing: --feature_weights_dir must be the --workdir '
                       f'of `{_command(dataset)}`.')
-    with open(path + '.sha256') as f:
-      expected = f.read().split()[0]
+    expected = checksum_file.read_text().split()[0]
   elif dataset in WEIGHTS:
     name, expected = WEIGHTS[dataset]
     path = os.path.join(WEIGHTS_DIR, name)
@@ -172,10 +172,10 @@ def load(dataset: str, weights_dir: str = '') -> FeatureNet:
                     f'train one with `{_command(dataset)}` and pass --feature_weights_dir=DIR.')
   remedy = (f'Re-create it with `{_command(dataset)}`'
             + ('' if weights_dir else f', then copy DIR/{_weights_file(dataset)} to {path}'))
-  if not os.path.isfile(path):
+  weights_file = paths.path(path)
+  if not weights_file.is_file():
     raise UserError(f'The feature net weights {path} are missing. {remedy}.')
-  with open(path, 'rb') as f:
-    data = f.read()
+  data = weights_file.read_bytes()
   checksum = _sha256(data)
   if checksum != expected:
     raise UserError(f'The feature net weights {path} have sha256 {checksum}, expected '
@@ -257,12 +257,10 @@ def save(variables: Any, workdir: str, dataset: str) -> tuple[str, str]:
   """Writes WORKDIR/<dataset>.msgpack and its .sha256 (as sha256sum); returns (path, sha256)."""
   data = flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, variables))
   checksum = _sha256(data)
-  os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, _weights_file(dataset))
-  with open(path, 'wb') as f:
-    f.write(data)
-  with open(path + '.sha256', 'w') as f:
-    f.write(f'{checksum}  {_weights_file(dataset)}\n')
+  paths.write_atomically(path, lambda f: f.write(data))
+  paths.write_atomically(path + '.sha256',
+                         lambda f: f.write(f'{checksum}  {_weights_file(dataset)}\n'.encode()))
   return path, checksum
 
 
@@ -294,7 +292,7 @@ def main(argv):
       learning_rate=FLAGS.learning_rate, manual_dir=FLAGS.manual_dir, data_dir=FLAGS.data_dir)
   path, checksum = save(variables, FLAGS.workdir, FLAGS.dataset)
   print(f'Test accuracy: {100 * test_accuracy:.2f}%')
-  print(f'Wrote {path} ({os.path.getsize(path)} bytes), sha256 {checksum}')
+  print(f'Wrote {path} ({paths.path(path).stat().length} bytes), sha256 {checksum}')
   print(f'To ship it: cp {path} {WEIGHTS_DIR}/ and set WEIGHTS[{FLAGS.dataset!r}] in '
         f"{os.path.abspath(__file__)} to ({_weights_file(FLAGS.dataset)!r}, '{checksum}').")
 

@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from gan_jax import checkpoints, cli, models
+from gan_jax import checkpoints, cli, models, paths
 from gan_jax.state import GANState, generate
 
 # One compiled function for every state: the module is a static (hashable) argument and the
@@ -69,8 +69,7 @@ def main(argv):
   loaded = checkpoints.load(FLAGS.workdir, FLAGS.restore_step)
   samples = sample(loaded, FLAGS.num_samples, FLAGS.seed, FLAGS.batch_size, FLAGS.ema)
   output = FLAGS.output or os.path.join(FLAGS.workdir, 'samples.npy')
-  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-  np.save(output, samples)
+  paths.write_atomically(output, lambda f: np.save(f, samples))
   print(f'Wrote {samples.shape} {samples.dtype} samples from step {int(loaded.state.step)} '
         f'to {output}')
 

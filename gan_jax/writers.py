@@ -1,14 +1,13 @@
 """Metrics, images and progress: JSON lines, TensorBoard, PNG files and log lines.
 
 `MetricWriter` has clu's metric-writer surface on top of tensorboardX, so this
-package needs no TensorFlow.
+package needs no TensorFlow. Every file goes through `gan_jax.paths`, local or gs://.
 """
 import contextlib
 import json
 import math
-import os
 import time
-from typing import BinaryIO, Callable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Callable, Iterator, Mapping, NamedTuple, Sequence
 import uuid
 
 from absl import logging
@@ -17,6 +16,24 @@ from PIL import Image
 from PIL import ImageDraw
 from PIL import ImageFont
 import tensorboardX
+from tensorboardX import record_writer
+
+from gan_jax import paths
+
+
+class _BucketEventFiles:
+  """tensorboardX's factory of gs:// event files: `paths.open_append`, uploaded at each of
+  tensorboardX's flushes (every 2 minutes) and on close. It replaces tensorboardX's own, which
+  uploads with google-cloud-storage's client, around `paths`."""
+
+  def open(self, location: str):
+    return paths.open_append(location)
+
+  def directory_check(self, location: str):
+    del location  # a bucket has no folders to create
+
+
+record_writer.register_writer_factory(paths.BUCKET_SCHEME, _BucketEventFiles())
 
 _PAD = 2  # pixels between the tiles of an image grid
 _PAD_VALUE = 255  # white lines separate the (mostly black) MNIST-like tiles
@@ -33,13 +50,12 @@ class MetricWriter:
     self._enabled = enabled
     if not enabled:
       return
-    os.makedirs(workdir, exist_ok=True)
     # Append, so a resumed run continues the same file.
-    self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a', encoding='utf-8')
+    self._jsonl = paths.open_append(paths.path(workdir) / 'metrics.jsonl')
     # tensorboardX names event files by the second and opens them with 'wb'; a
     # unique suffix keeps a quick restart in the same second from clobbering one.
     self._tb = tensorboardX.SummaryWriter(
-        logdir=workdir, filename_suffix=f'.{uuid.uuid4().hex[:8]}')
+        logdir=str(paths.path(workdir)), filename_suffix=f'.{uuid.uuid4().hex[:8]}')
 
   def write_scalars(self, step: int, scalars: Mapping[str, float | np.ndarray]):
     """Writes one JSON line `{"step": step, **scalars}`, TensorBoard scalars and a log line.
@@ -52,7 +68,7 @@ class MetricWriter:
     step = int(step)
     values = {name: float(np.asarray(value).item()) for name, value in scalars.items()}
     record = {name: v if math.isfinite(v) else None for name, v in values.items()}
-    self._jsonl.write(json.dumps({'step': step, **record}, allow_nan=False) + '\n')
+    self._jsonl.write(json.dumps({'step': step, **record}, allow_nan=False).encode() + b'\n')
     self._jsonl.flush()
     for name, value in values.items():
       self._tb.add_scalar(name, value, global_step=step)
@@ -70,7 +86,7 @@ class MetricWriter:
       self._tb.add_image(name, image, global_step=int(step), dataformats='HWC')
 
   def flush(self):
-    """Pushes pending TensorBoard events to disk."""
+    """Pushes pending TensorBoard events to storage (in a bucket, when an upload is due)."""
     if self._enabled:
       self._tb.flush()  # the JSON lines are flushed as they are written
 
@@ -195,31 +211,11 @@ def scatter_plot(points: np.ndarray, extent: float, size: int = 256,
   return np.concatenate([np.asarray(canvas), np.asarray(_legend(size, heat_map))])
 
 
-def _save_atomically(path: str, save: Callable[[BinaryIO], None]):
-  """Calls save(file) on a temporary file beside `path`, then renames it to `path`.
-
-  Readers (TensorBoard, a browser, `gan_jax.animate`) never see half a file.
-  """
-  directory = os.path.dirname(path) or '.'
-  os.makedirs(directory, exist_ok=True)
-  # A temp file in the same directory, so os.replace is an atomic rename. Opened as open()
-  # does, it gets the usual permissions (0666 less the umask), not mkstemp's 0600.
-  tmp = f'{path}.{uuid.uuid4().hex[:8]}.tmp'
-  file = open(tmp, 'xb')
-  try:
-    with file:
-      save(file)
-    os.replace(tmp, path)
-  except BaseException:
-    os.remove(tmp)
-    raise
-
-
 def save_png(path: str, image: np.ndarray):
-  """Saves a uint8 HWC image (C = 1 or 3) as PNG, atomically, creating parent dirs."""
+  """Saves a uint8 HWC image (C = 1 or 3) as PNG, atomically (`paths.write_atomically`)."""
   image = np.asarray(image)
   image = image[..., 0] if image.shape[-1] == 1 else image  # PIL wants grayscale as HW
-  _save_atomically(path, lambda f: Image.fromarray(image).save(f, format='PNG'))
+  paths.write_atomically(path, lambda f: Image.fromarray(image).save(f, format='PNG'))
 
 
 def save_gif(path: str, frames: Sequence[np.ndarray], frame_ms: int, last_frame_ms: int):
@@ -230,7 +226,7 @@ def save_gif(path: str, frames: Sequence[np.ndarray], frame_ms: int, last_frame_
   """
   images = [Image.fromarray(np.asarray(frame)) for frame in frames]
   durations = [frame_ms] * (len(images) - 1) + [last_frame_ms]
-  _save_atomically(path, lambda f: images[0].save(
+  paths.write_atomically(path, lambda f: images[0].save(
       f, format='GIF', save_all=True, append_images=images[1:], duration=durations, loop=0))
 
 
