@@ -34,7 +34,7 @@ set -e
 command -v uv || curl -LsSf https://astral.sh/uv/install.sh | sh
 export PATH="$HOME/.local/bin:$PATH"
 uv venv --allow-existing --python 3.11 {venv}
-uv pip install --python {venv}/bin/python -e . gcsfs {jax}
+uv pip install --python {venv}/bin/python -e '.[gcs]' {jax}
 """
 
 # gan_jax exits 0 also when a signal (a preemption) stopped it: launch.check_finished then

@@ -18,9 +18,9 @@ import sys
 import traceback
 from typing import Any, Iterator, Mapping, Sequence
 
-from etils import epath
 import ml_collections
 
+from gan_jax import paths
 from gan_jax.errors import UserError, unknown_name_error
 from launch import hyper
 
@@ -165,42 +165,24 @@ def locked(sweep_dir: str) -> Iterator[None]:
 
 def read_record(run_dir: str) -> dict[str, Any] | None:
   """A run folder's launch.json, or None if it has none yet."""
-  path = os.path.join(run_dir, RECORD_FILE)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+  path = paths.path(run_dir) / RECORD_FILE
+  return json.loads(path.read_text()) if path.exists() else None
 
 
 def write_record(run_dir: str, record: Mapping[str, Any]) -> None:
   """Writes a run folder's launch.json atomically: a killed sweep leaves the old one whole."""
-  os.makedirs(run_dir, exist_ok=True)
-  path = os.path.join(run_dir, RECORD_FILE)
-  with open(path + '.tmp', 'w') as f:
-    json.dump(record, f, indent=2)
-  os.replace(path + '.tmp', path)
+  text = json.dumps(record, indent=2)
+  paths.write_atomically(paths.path(run_dir) / RECORD_FILE, lambda f: f.write(text.encode()))
 
 
 def read_workdir(workdir: str) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
   """(config.json as a ConfigDict or None, metrics.jsonl rows, eval.jsonl rows) of a gan_jax
-  workdir, local or in a bucket; a line being written (cut short) is left out."""
-  def json_lines(path):
-    lines = path.read_text().splitlines() if path.exists() else []
-    rows = []
-    for line in lines:
-      try:
-        rows.append(json.loads(line))
-      except json.JSONDecodeError:
-        continue
-    return rows
-
-  path = epath.Path(workdir)
-  try:
-    config = (ml_collections.ConfigDict(json.loads((path / 'config.json').read_text()))
-              if (path / 'config.json').exists() else None)
-    return config, json_lines(path / 'metrics.jsonl'), json_lines(path / 'eval.jsonl')
-  except ImportError as e:  # fsspec's, for a gs:// workdir without gcsfs
-    raise UserError(f'Reading {workdir} failed: {e} (pip install gcsfs).') from e
+  workdir, local or in a bucket (through gan_jax.paths); a line being written (cut short) is
+  left out."""
+  path = paths.path(workdir)
+  config = path / 'config.json'
+  return (ml_collections.ConfigDict(json.loads(config.read_text())) if config.exists() else None,
+          paths.read_jsonl(path / 'metrics.jsonl'), paths.read_jsonl(path / 'eval.jsonl'))
 
 
 def reached_end(step: int | None, config: Any) -> bool:

@@ -3,7 +3,7 @@ r"""One table for a sweep: a row per run with its overrides, status, progress an
 python -m launch.summary runs/sweeps/loss_study_cpu [--csv FILE] [--png FILE]
 
 Reads each run's launch.json (its overrides and attempts) and its workdir's config.json,
-metrics.jsonl and eval.jsonl (local or gs://, which needs gcsfs). The evaluation shown is
+metrics.jsonl and eval.jsonl (local or gs://, through gan_jax.paths). The evaluation shown is
 the latest line of eval.jsonl, written by training's config.eval_every or by
 gan_jax.evaluate: FID, KID, precision and recall for images; modes covered and the
 high-quality share for toy data. Writes the table as CSV (default SWEEP/summary.csv) and a
