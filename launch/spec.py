@@ -7,6 +7,7 @@ in ROOT/NAME_ARG/<run name>/, each with `launch.json` recording the run and its 
 the sweep folder's `.lock` keeps a second sweep process out. Each run is a `gan_jax.main`
 command whose workdir (config.json, metrics.jsonl, eval.jsonl) says how far it got.
 """
+import ast
 import contextlib
 import copy
 import dataclasses
@@ -77,9 +78,25 @@ def call_file(path: str, function: str, arg: str | None, kind: str) -> Any:
     raise UserError(f'{kind} {path} failed{_error_line(e, path)}') from e
 
 
+def _defines(path: str, function: str) -> bool:
+  """Whether the Python file `path` defines `function` at its top level (read, not run)."""
+  with open(path, encoding='utf-8') as f:
+    tree = ast.parse(f.read(), path)
+  return any(isinstance(node, ast.FunctionDef) and node.name == function for node in tree.body)
+
+
 def load(source: str) -> Sweep:
-  """Loads `launch/sweeps/NAME.py[:ARG]`: its config and its runs, named and checked."""
+  """Loads `launch/sweeps/NAME.py[:ARG]`: its config and its runs, named and checked.
+
+  An experiment file (`experiments/NAME.py[:ARG]`, with get_config and no get_sweep) is a
+  sweep of one run, named `default`: one training launched the same way as a sweep's.
+  """
   path, _, arg = source.partition(':')
+  stem = os.path.splitext(os.path.basename(path))[0]
+  name = f'{stem}_{arg}' if arg else stem
+  if (os.path.isfile(path) and not _defines(path, 'get_sweep')
+      and _defines(path, 'get_config')):
+    return Sweep(name=name, source=source, config=source, runs=(Run('default', {}),))
   result = call_file(path, 'get_sweep', arg or None, 'Sweep file')
   if (not isinstance(result, (tuple, list)) or len(result) != 2
       or not isinstance(result[0], str)):
@@ -87,8 +104,7 @@ def load(source: str) -> Sweep:
                     f'override dicts), got {result!r:.100}.')
   config, points = result
   names = hyper.run_names(points, where=f'Sweep file {path}')
-  stem = os.path.splitext(os.path.basename(path))[0]
-  return Sweep(name=f'{stem}_{arg}' if arg else stem, source=source, config=config,
+  return Sweep(name=name, source=source, config=config,
                runs=tuple(Run(name, dict(point)) for name, point in zip(names, points)))
 
 

@@ -132,6 +132,14 @@ def test_loss_study_covers_five_losses_over_seeds(monkeypatch):
   assert 'loss=hinge,spectral_norm=True,seed=2' in [run.name for run in sweep.runs]
 
 
+def test_an_experiment_file_is_a_sweep_of_one_run(monkeypatch):
+  monkeypatch.chdir(REPO)
+  sweep = spec.load('experiments/ns_gan.py:cpu')
+  assert (sweep.name, sweep.config) == ('ns_gan_cpu', 'experiments/ns_gan.py:cpu')
+  assert sweep.runs == (spec.Run('default', {}),)
+  assert list(spec.check_runs(sweep)) == ['default']
+
+
 def test_train_args_are_the_gan_jax_main_command():
   assert spec.train_args('experiments/x.py:cpu', {'loss': 'hinge', 'model.spectral_norm': True,
                                                   'gradient_penalty': 1e-05}, 'w') == [
@@ -149,7 +157,8 @@ SKY_SETUPS = {  # accelerator, num_nodes, spot -> hosts per run
 
 
 @pytest.mark.parametrize('setup', SKY_SETUPS)
-@pytest.mark.parametrize('path', SWEEPS, ids=os.path.basename)
+@pytest.mark.parametrize('path', SWEEPS + [os.path.join(REPO, 'experiments', 'dcgan64.py')],
+                         ids=os.path.basename)
 def test_sky_dry_run_tasks_parse_with_skypilot(tmp_path, path, setup, capsys, monkeypatch):
   sky = pytest.importorskip('sky')
   monkeypatch.chdir(REPO)  # the tasks sync the repository: `workdir: .`
