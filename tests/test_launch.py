@@ -380,3 +380,24 @@ def test_gan_jax_never_imports_launch_and_launch_imports_jax_and_sky_lazily():
        'print(sorted({"jax", "sky", "matplotlib"} & sys.modules.keys()))'],
       cwd=REPO, capture_output=True, text=True, check=True)
   assert result.stdout.strip() == '[]'
+
+
+def _readme_sky_commands():
+  """The `launch.sweep --target sky` commands of the README's "Scaling out", as argument lists."""
+  with open(os.path.join(REPO, 'README.md'), encoding='utf-8') as f:
+    section = f.read().split('## Scaling out', 1)[1].split('\n## ', 1)[0]
+  return [line.split()[3:] for line in section.splitlines()
+          if line.startswith('python -m launch.sweep') and '--target sky' in line]
+
+
+def test_readme_sky_commands_write_tasks_that_skypilot_parses(tmp_path):
+  sky = pytest.importorskip('sky')
+  commands = _readme_sky_commands()
+  assert len(commands) == 2
+  for args in commands:
+    args = [arg.replace('gs://BUCKET', 'gs://bucket') for arg in args if arg != '--dry_run']
+    result = launch_cli('sweep', *args, f'--root={tmp_path}', '--dry_run')
+    assert result.returncode == 0, result.stderr
+    for line in result.stdout.splitlines():
+      task = sky.Task.from_yaml(line.split()[-1])
+      assert 'gan_jax.main --config=experiments/dcgan64.py' in task.run
