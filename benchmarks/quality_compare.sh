@@ -24,7 +24,7 @@
 # Environment (defaults in brackets):
 #   MINUTES         wall-clock budget of each run [15]
 #   MARKS           earlier minutes to score as well, multiples of the first ["5 10"]
-#   CONFIG          gan_jax's config [experiments/ns_gan.py:cpu]
+#   CONFIG          gan_jax's config [experiments/sngan.py:cpu]
 #   NUM_SAMPLES     samples scored at each mark [10000]
 #   LOAD_LIMIT      the highest 1-minute load average of a quiet machine [0.5]
 #   SETTLE_SECONDS  how long to wait for it before each run [180]
@@ -39,7 +39,7 @@ TORCH_VENV=${TORCH_VENV:-$HOME/.venvs/gan_jax_torch}
 TORCH_WHEEL_DIR=${TORCH_WHEEL_DIR:-/opt/wheels}
 MINUTES=${MINUTES:-15}
 MARKS=${MARKS-5 10}  # Set but empty: the ends only.
-CONFIG=${CONFIG:-experiments/ns_gan.py:cpu}
+CONFIG=${CONFIG:-experiments/sngan.py:cpu}
 NUM_SAMPLES=${NUM_SAMPLES:-10000}
 LOAD_LIMIT=${LOAD_LIMIT:-0.5}
 SETTLE_SECONDS=${SETTLE_SECONDS:-180}

@@ -1,6 +1,6 @@
 r"""Sample quality of a trained GAN, or of a sample file, against the real test split.
 
-python -m gan_jax.evaluate --workdir runs/ns_gan_cpu [--step N] [--num_samples 10000] [--seed 0]
+python -m gan_jax.evaluate --workdir runs/sngan_cpu [--step N] [--num_samples 10000] [--seed 0]
 python -m gan_jax.evaluate --samples samples.npy --dataset fashion_mnist [--num_samples N]
 
 Prints one JSON line; with --workdir it is also appended to WORKDIR/eval.jsonl. Images

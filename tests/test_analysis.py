@@ -15,7 +15,7 @@ from test_train import load_experiment
 ROOT = os.path.join(os.path.dirname(__file__), '..')
 NOTEBOOK = os.path.join(ROOT, 'experiments', 'analyze_checkpoint.ipynb')
 README = os.path.join(ROOT, 'README.md')
-README_WORKDIR = 'runs/ns_gan_cpu'  # the workdir of the README's commands
+README_WORKDIR = 'runs/sngan_cpu'  # the workdir of the README's commands
 
 
 @pytest.mark.parametrize('method', ['linear', 'slerp'])
