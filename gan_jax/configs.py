@@ -34,6 +34,7 @@ def default() -> ml_collections.ConfigDict:
   ))
   config.model = ml_collections.ConfigDict(dict(
       name='dcgan',  # one of models.MODELS
+      conditional=False,  # class-conditional G and D (models.CONDITIONAL_MODELS)
       latent_dim=100,
       latent_prior='gaussian',  # 'gaussian' N(0, I) or 'uniform' U[-1, 1]
       width=64,  # DCGAN: channels of the widest-resolution layer; MLP: hidden units

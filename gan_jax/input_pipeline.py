@@ -20,13 +20,15 @@ class DatasetInfo(NamedTuple):
   """What the rest of the code needs to know about a data set."""
   shape: tuple[int, ...]  # of one example
   kind: str  # 'image': uint8 pixels scaled to [-1, 1]; 'points': 2-D points as they are
+  # Labels come with every example: image classes, or the mode a toy point was drawn from.
+  num_classes: int
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    'fashion_mnist': DatasetInfo(shape=(28, 28, 1), kind='image'),
-    'mnist': DatasetInfo(shape=(28, 28, 1), kind='image'),
-    'ring8': DatasetInfo(shape=(2,), kind='points'),
-    'grid25': DatasetInfo(shape=(2,), kind='points'),
+    'fashion_mnist': DatasetInfo(shape=(28, 28, 1), kind='image', num_classes=10),
+    'mnist': DatasetInfo(shape=(28, 28, 1), kind='image', num_classes=10),
+    'ring8': DatasetInfo(shape=(2,), kind='points', num_classes=8),
+    'grid25': DatasetInfo(shape=(2,), kind='points', num_classes=25),
 }
 
 
@@ -34,6 +36,11 @@ def _info(name: str) -> DatasetInfo:
   if name not in DATASETS:
     raise unknown_name_error('dataset', name, DATASETS)
   return DATASETS[name]
+
+
+def num_classes(dataset: str) -> int:
+  """How many classes the labels of `dataset` take (0, 1, ..., num_classes - 1)."""
+  return _info(dataset).num_classes
 
 
 def data_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:

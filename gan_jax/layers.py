@@ -1,6 +1,7 @@
-"""The DCGAN convolutions, each as XLA's convolution or as one matmul over image patches.
+"""Layers the model families share: the DCGAN convolutions (each as XLA's convolution or
+as one matmul over image patches) and spectral normalisation.
 
-Both layers compute the same function either way, with the same parameters.
+Both convolutions compute the same function either way, with the same parameters.
 'xla' is XLA's convolution op, the fast choice where a convolution library backs
 it (cuDNN, TPU). 'matmul' gathers each output's input window into one row
 (im2col) and multiplies by the kernel once: on XLA:CPU the convolution's
@@ -131,3 +132,14 @@ class UpConv(_Conv4x4):
       y = y.reshape(n, h + 1, w + 1, 2, 2, self.features).transpose(0, 1, 3, 2, 4, 5)
       y = y.reshape(n, 2 * h + 2, 2 * w + 2, self.features)[:, 1:-1, 1:-1]
     return y if bias is None else y + bias
+
+
+def maybe_spectral_norm(layer: nn.Module, spectral_norm: bool, x: jax.Array,
+                        train: bool) -> jax.Array:
+  """Applies `layer`, spectrally normalised if asked (Miyato et al., 2018).
+
+  The power iteration's vectors live in 'batch_stats' and advance only when `train`.
+  """
+  if spectral_norm:
+    return nn.SpectralNorm(layer)(x, update_stats=train)
+  return layer(x)

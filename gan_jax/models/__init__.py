@@ -1,0 +1,70 @@
+"""Generators and discriminators as Flax linen modules, one module per family.
+
+Everything downstream calls `generator.apply(variables, z, labels, train=...)` and
+`discriminator.apply(variables, x, labels, train=...)`; `labels` are int class indices
+[B] for class-conditional models and ignored (None is fine) by unconditional ones.
+Discriminators return logits [B]; the loss applies the sigmoid where it has one.
+`train=True` is the network's own training pass: batch norm uses batch statistics and
+spectral norm advances its power iteration (both kept in the 'batch_stats' collection).
+`dtype` is the computation dtype (bfloat16 for mixed precision); parameters stay
+float32, and outputs are float32 so losses and images are computed at full precision.
+"""
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import ml_collections
+
+from gan_jax import input_pipeline
+from gan_jax.errors import UserError, unknown_name_error
+from gan_jax.models import dcgan, mlp
+
+LATENT_PRIORS = ('gaussian', 'uniform')
+
+# name -> build(config, data_shape, num_classes) -> (generator, discriminator)
+MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
+    'mlp': mlp.build,
+    'dcgan': dcgan.build,
+}
+IMAGE_MODELS = ('dcgan',)  # families that make square images of a power-of-two-like side
+CONDITIONAL_MODELS: tuple[str, ...] = ()  # families that take class labels
+
+
+def sample_latents(key: jax.Array, shape: tuple[int, ...], prior: str) -> jax.Array:
+  """Draws latents from the prior: 'gaussian' N(0, I) or 'uniform' U[-1, 1]."""
+  if prior == 'gaussian':
+    return jax.random.normal(key, shape)
+  if prior == 'uniform':
+    return jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
+  raise unknown_name_error('latent prior', prior, LATENT_PRIORS)
+
+
+def num_classes(config: ml_collections.ConfigDict) -> int:
+  """The classes a conditional model of `config` is conditioned on; 0 if unconditional."""
+  return input_pipeline.num_classes(config.dataset) if config.model.conditional else 0
+
+
+def check_data_shape(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> None:
+  """Raises UserError if config.model cannot produce examples of `data_shape`."""
+  name = config.model.name
+  if config.model.conditional and name not in CONDITIONAL_MODELS:
+    raise UserError(f'model {name} is unconditional; --config.model.conditional=True needs one '
+                    f'of {", ".join(CONDITIONAL_MODELS) or "(none yet)"}.')
+  if name not in IMAGE_MODELS:
+    return
+  if len(data_shape) != 3:
+    raise UserError(f'model {name} makes images, but dataset {config.dataset!r} holds points of '
+                    f'shape {data_shape}; use --config.model.name=mlp.')
+  height, width, _ = data_shape
+  if name == 'dcgan' and (height != width or dcgan.dcgan_base_size(height) is None):
+    raise UserError(f'model dcgan cannot make {height}x{width} images: it needs square images '
+                    'of side 4 * 2**k or 7 * 2**k (28, 32, 64, 128, ...).')
+
+
+def build(config: ml_collections.ConfigDict,
+          data_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
+  """Returns (generator, discriminator) for config.model and examples of `data_shape`."""
+  if config.model.name not in MODELS:
+    raise unknown_name_error('model', config.model.name, MODELS)
+  check_data_shape(config, data_shape)
+  return MODELS[config.model.name](config, tuple(data_shape), num_classes(config))
