@@ -43,13 +43,17 @@ class Analysis:
                                             (num, config.model.latent_dim),
                                             config.model.latent_prior))
 
-  def generate(self, z: np.ndarray) -> np.ndarray:
-    """G(z) for latents [N, latent_dim]: images in [0, 1], or points as they are."""
-    return sample_lib.generate_samples(self.loaded.generator, self.loaded.state, z)
+  def generate(self, z: np.ndarray, label: int | None = None) -> np.ndarray:
+    """G(z) for latents [N, latent_dim]: images in [0, 1], or points as they are.
 
-  def sample(self, num: int, seed: int = 0) -> np.ndarray:
+    A conditional model makes class `label`, or classes spread evenly when None.
+    """
+    labels = sample_lib.sample_labels(self.config, len(z), label)
+    return sample_lib.generate_samples(self.loaded.generator, self.loaded.state, z, labels)
+
+  def sample(self, num: int, seed: int = 0, label: int | None = None) -> np.ndarray:
     """`num` samples from the latents of `seed`: the same as `gan_jax.sample --seed`."""
-    return sample_lib.sample(self.loaded, num, seed)
+    return sample_lib.sample(self.loaded, num, seed, label=label)
 
 
 def load(workdir: str, step: int | None = None) -> Analysis:
@@ -123,7 +127,7 @@ def training_images(config: ml_collections.ConfigDict, split: str = 'train') -> 
   if input_pipeline.DATASETS[config.dataset].kind != 'image':
     raise UserError(f'{config.dataset} is a toy data set: it has no finite set of training '
                     'examples, only its modes (input_pipeline.toy_modes).')
-  return input_pipeline.load_images(config, split).astype(np.float32) / np.float32(255.0)
+  return input_pipeline.load_examples(config, split)[0].astype(np.float32) / np.float32(255.0)
 
 
 def nearest_neighbours(queries: np.ndarray, references: np.ndarray, k: int = 1,

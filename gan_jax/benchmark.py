@@ -17,7 +17,7 @@ import ml_collections
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from ml_collections import config_flags
 
-from gan_jax import cli, configs, input_pipeline, models, train
+from gan_jax import cli, configs, input_pipeline, models, train_step
 from gan_jax.state import create_optimizers, init_state
 
 FLAGS = flags.FLAGS
@@ -46,40 +46,45 @@ def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, sy
   `flops_per_step` is XLA's count for one device's program, so `mfu` compares it with one
   device's peak.
   """
-  mesh = Mesh(jax.devices(), (train.AXIS,))
+  mesh = Mesh(jax.devices(), (train_step.AXIS,))
   configs.validate(config, mesh.size)
   data_shape = input_pipeline.data_shape(config)
   generator, discriminator = models.build(config, data_shape)
   g_tx, d_tx = create_optimizers(config)
   state = init_state(config, mesh, generator, discriminator, g_tx, d_tx, data_shape)
-  data_sharding = NamedSharding(mesh, P(None, train.AXIS))
-  batch = jax.ShapeDtypeStruct((config.n_critic, config.batch_size) + tuple(data_shape),
-                               jnp.float32, sharding=data_sharding)
+  data_sharding = NamedSharding(mesh, P(None, train_step.AXIS))
+  rows = (config.n_critic, config.batch_size)
+  batch = {'data': jax.ShapeDtypeStruct(rows + tuple(data_shape), jnp.float32,
+                                        sharding=data_sharding),
+           'label': jax.ShapeDtypeStruct(rows, jnp.int32, sharding=data_sharding)}
   if synthetic:
-    real = jax.jit(lambda: jax.random.uniform(jax.random.PRNGKey(config.seed), batch.shape,
-                                              minval=-1.0, maxval=1.0),
+    key = jax.random.PRNGKey(config.seed)
+    real = jax.jit(lambda: {
+        'data': jax.random.uniform(key, batch['data'].shape, minval=-1.0, maxval=1.0),
+        'label': jax.random.randint(key, rows, 0, input_pipeline.num_classes(config.dataset))},
                    out_shardings=data_sharding)()
     next_batch = lambda: real
   else:
     iterator = iter(input_pipeline.create_dataset(config, jax.process_index(),
                                                   jax.process_count()))
-    next_batch = lambda: jax.make_array_from_process_local_data(data_sharding, next(iterator))
+    next_batch = lambda: jax.tree.map(
+        lambda rows: jax.make_array_from_process_local_data(data_sharding, rows), next(iterator))
 
   start = time.perf_counter()
-  train_step = train.make_train_step(config, mesh, generator, discriminator, g_tx,
-                                     d_tx).lower(state, batch).compile()
+  step = train_step.make_train_step(config, mesh, generator, discriminator, g_tx,
+                                    d_tx).lower(state, batch).compile()
   compile_seconds = time.perf_counter() - start
   for _ in range(warmup):
-    state, _ = train_step(state, next_batch())
+    state, _ = step(state, next_batch())
   jax.block_until_ready(state)
   start = time.perf_counter()
   for _ in range(steps):
-    state, metrics = train_step(state, next_batch())
+    state, metrics = step(state, next_batch())
   jax.block_until_ready((state, metrics))
   seconds_per_step = (time.perf_counter() - start) / steps
 
   device = jax.devices()[0]
-  flops = (train_step.cost_analysis() or {}).get('flops')
+  flops = (step.cost_analysis() or {}).get('flops')
   peak = _peak_flops(device)
   memory = device.memory_stats() or {}  # None on CPU
   return {

@@ -38,8 +38,8 @@ BEST_DIR = 'best_checkpoint'  # config.keep_best_checkpoint's one checkpoint
 # training so far (config.train_minutes).
 RUN_META = {'rollbacks': 0, 'train_seconds': 0.0}
 # Fields that change the shapes of the state: a checkpoint cannot be resumed across them.
-SHAPE_FIELDS = ('dataset', 'model.name', 'model.latent_dim', 'model.width', 'model.mlp_layers',
-                'model.g_batch_norm', 'model.spectral_norm')
+SHAPE_FIELDS = ('dataset', 'model.name', 'model.conditional', 'model.latent_dim', 'model.width',
+                'model.mlp_layers', 'model.g_batch_norm', 'model.spectral_norm')
 
 
 def check_workdir(workdir: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import ml_collections
 
-from gan_jax import input_pipeline, layers, losses, metrics, models, state
+from gan_jax import augment, input_pipeline, layers, losses, metrics, models, state
 from gan_jax.errors import UserError, unknown_name_error
 
 
@@ -31,6 +31,7 @@ def default() -> ml_collections.ConfigDict:
       num_threads=2,  # grain reader threads per host
       prefetch=8,  # batches grain prepares ahead
       image_size=0,  # > 0 resizes images to this side (bilinear, as torchvision's Resize)
+      num_examples=0,  # > 0 trains on only the first so many images (small-data studies)
   ))
   config.model = ml_collections.ConfigDict(dict(
       name='dcgan',  # one of models.MODELS
@@ -38,10 +39,19 @@ def default() -> ml_collections.ConfigDict:
       latent_dim=100,
       latent_prior='gaussian',  # 'gaussian' N(0, I) or 'uniform' U[-1, 1]
       width=64,  # DCGAN: channels of the widest-resolution layer; MLP: hidden units
+      # resnet and biggan (models/resnet.py): `width` is G's channels after its last block,
+      # d_width D's after its first (0: the same as width); width_growth 2 doubles both at
+      # each halving of the resolution, 1 keeps them constant; the last
+      # d_blocks_without_downsampling D blocks keep the resolution (SNGAN's CIFAR D: 2);
+      # attention_resolution adds self-attention at feature maps of that side (0: none).
+      d_width=0,
+      width_growth=1,
+      d_blocks_without_downsampling=2,
+      attention_resolution=0,
       mlp_layers=3,  # MLP hidden layers in each network
       g_batch_norm=True,  # batch norm in the generator
       sync_batch_norm=False,  # batch statistics over all devices instead of per device
-      spectral_norm=False,  # spectral normalization of every discriminator layer
+      spectral_norm=False,  # spectral normalization of every discriminator layer (biggan: always)
       d_batch_norm=False,  # batch norm in the discriminator (DCGAN's; not with gradient_penalty)
       # How DCGAN convolutions run (layers.py): 'auto' (matmuls on CPU, XLA's conv
       # elsewhere), 'matmul' or 'xla'. The same function and parameters either way.
@@ -50,6 +60,17 @@ def default() -> ml_collections.ConfigDict:
   ))
   config.loss = 'non_saturating'  # one of losses.LOSSES
   config.gradient_penalty = 0.0  # lambda of the WGAN-GP penalty; 0 turns it off
+  # Penalties on D's gradient at real data (0 turns each off): R1's gamma (Mescheder et al.,
+  # 2018), computed every r1_every steps only and weighted as many times (StyleGAN2's lazy
+  # regularisation), and DRAGAN's lambda (Kodali et al., 2017).
+  config.r1_gamma = 0.0
+  config.r1_every = 1
+  config.dragan_penalty = 0.0
+  # DiffAugment (Zhao et al., 2020) of everything D sees: '' or a comma-separated policy of
+  # augment.POLICIES, e.g. 'color,translation,cutout'.
+  config.diffaugment = ''
+  # beta of BigGAN's orthogonal regularisation of G's weights (Brock et al., 2019; 1e-4).
+  config.orthogonal_reg = 0.0
   config.n_critic = 1  # discriminator updates per generator update
   config.batch_size = 64  # global: split over every device of every host
   config.num_steps = 10_000  # generator updates
@@ -156,10 +177,11 @@ _TYPES = {
 
 # (fields, check, what the check requires), for values already of the right type.
 _BOUNDS = (
-    (('batch_size', 'num_steps', 'n_critic', 'log_every', 'sample_every', 'checkpoint_every',
+    (('batch_size', 'num_steps', 'n_critic', 'r1_every', 'log_every', 'sample_every', 'checkpoint_every',
       'keep_checkpoints', 'num_grid_samples', 'model.latent_dim', 'model.width',
       'g_optimizer.learning_rate', 'd_optimizer.learning_rate'), lambda v: v > 0, 'positive'),
-    (('gradient_penalty', 'model.mlp_layers', 'data.num_threads', 'data.prefetch',
+    (('gradient_penalty', 'r1_gamma', 'dragan_penalty', 'orthogonal_reg', 'data.num_examples',
+      'model.mlp_layers', 'data.num_threads', 'data.prefetch',
       'data.image_size', 'eval_every', 'g_ema_start', 'train_minutes',
       'checkpoint_every_minutes', 'max_rollbacks'), lambda v: v >= 0, '>= 0'),
     (('g_ema_decay',), lambda v: 0 <= v < 1, 'in [0, 1)'),
@@ -169,6 +191,9 @@ _BOUNDS = (
     # Adam's bias correction divides by 1 - b**t.
     (('g_optimizer.b1', 'g_optimizer.b2', 'd_optimizer.b1', 'd_optimizer.b2'),
      lambda v: 0 <= v < 1, 'in [0, 1)'),
+    (('model.width_growth',), lambda v: v > 0, 'positive'),
+    (('model.d_width', 'model.d_blocks_without_downsampling', 'model.attention_resolution'),
+     lambda v: v >= 0, '>= 0'),
 )
 
 
@@ -225,10 +250,15 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   if config.keep_best_checkpoint and not config.eval_every:
     raise UserError('config.keep_best_checkpoint ranks checkpoints by their evaluation: set '
                     'config.eval_every too (e.g. --config.eval_every=1000).')
-  if config.model.d_batch_norm and config.gradient_penalty:
-    raise UserError('config.gradient_penalty needs a discriminator without batch norm (the '
-                    'penalty is per example, batch norm mixes examples): set '
-                    '--config.model.d_batch_norm=False or --config.gradient_penalty=0.')
+  for penalty in ('gradient_penalty', 'r1_gamma', 'dragan_penalty'):
+    if config.model.d_batch_norm and config[penalty]:
+      raise UserError(f'config.{penalty} needs a discriminator without batch norm (the '
+                      'penalty is per example, batch norm mixes examples): set '
+                      f'--config.model.d_batch_norm=False or --config.{penalty}=0.')
+  augment.parse_policy(config.diffaugment)
+  if config.diffaugment and input_pipeline.DATASETS[config.dataset].kind != 'image':
+    raise UserError(f'config.diffaugment augments images, but dataset {config.dataset!r} '
+                    "holds points; set it to ''.")
   if config.batch_size % num_devices:
     raise UserError(f'config.batch_size={config.batch_size} does not divide over {num_devices} '
                     f'devices; use a multiple of {num_devices}.')

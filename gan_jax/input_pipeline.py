@@ -1,5 +1,8 @@
 """Training data as checkpointable grain iterators: IDX images and 2-D Gaussian mixtures.
 
+Batches are dicts {'data': examples, 'label': int32 classes}: the labels travel with the
+examples to the train step, where conditional models use them and others ignore them.
+
 Every data set runs through the same grain pipeline (shard per host, batch, group the
 `n_critic` batches of one generator step), so its iterator state checkpoints the same way.
 """
@@ -60,18 +63,26 @@ def _resize(images: np.ndarray, size: int) -> np.ndarray:
   return np.stack(resized)[..., None] if squeeze else np.stack(resized)
 
 
-def load_images(config: ml_collections.ConfigDict, split: str = 'train', process_index: int = 0,
-                process_count: int = 1) -> np.ndarray:
-  """This host's share of an image data set's split: uint8 [N, H, W, C], resized as configured.
+def load_examples(config: ml_collections.ConfigDict, split: str = 'train', process_index: int = 0,
+                  process_count: int = 1) -> tuple[np.ndarray, np.ndarray]:
+  """This host's share of an image data set's split: uint8 images [N, H, W, C], resized as
+  configured, and their int32 labels [N].
 
   Reads from config.data.manual_dir / data_dir in one batched call: reading records one at
-  a time costs ~4x more. Host i gets examples i, i + n, i + 2n, ... of n hosts.
+  a time costs ~4x more. Training uses only the first config.data.num_examples (if > 0) of
+  its split; host i gets examples i, i + n, i + 2n, ... of them for n hosts.
   """
   source = idx_dataset.load_source(config.dataset, split, manual_dir=config.data.manual_dir,
                                    data_dir=config.data.data_dir)
-  examples = source.__getitems__(range(process_index, len(source), process_count))
+  count = len(source)
+  if split == 'train' and config.data.num_examples:
+    count = min(config.data.num_examples, count)
+  examples = source.__getitems__(range(process_index, count, process_count))
   images = np.stack([example['image'] for example in examples])
-  return _resize(images, config.data.image_size) if config.data.image_size else images
+  labels = np.array([example['label'] for example in examples], np.int32)
+  if config.data.image_size:
+    images = _resize(images, config.data.image_size)
+  return images, labels
 
 
 def toy_modes(name: str) -> tuple[np.ndarray, float]:
@@ -91,13 +102,16 @@ def toy_modes(name: str) -> tuple[np.ndarray, float]:
 
 
 def _toy_batch(index: int, *, centers: np.ndarray, std: float, seed: int,
-               batch_size: int) -> np.ndarray:
-  """Draws toy batch number `index` of the whole stream; equal arguments, equal batch."""
+               batch_size: int) -> dict[str, np.ndarray]:
+  """Draws toy batch number `index` of the whole stream; equal arguments, equal batch.
+
+  Each point's label is the mode it was drawn from.
+  """
   # One generator per batch, not per point: seeding costs as much as drawing a whole batch.
   rng = np.random.default_rng([seed, index])
   modes = rng.integers(len(centers), size=batch_size)
   points = centers[modes] + std * rng.standard_normal((batch_size, 2))
-  return points.astype(np.float32)
+  return {'data': points.astype(np.float32), 'label': modes.astype(np.int32)}
 
 
 def _scale(images: np.ndarray) -> np.ndarray:
@@ -114,8 +128,9 @@ def create_dataset(config: ml_collections.ConfigDict, process_index: int = 0,
     process_index: this host's index, `jax.process_index()`.
     process_count: the number of hosts, `jax.process_count()`.
   Returns:
-    A dataset of float32 arrays [n_critic, batch_size // process_count, *shape]; its
-    iterator's state goes into checkpoints with `grain.checkpoint.CheckpointSave`.
+    A dataset of batches {'data': float32 [n_critic, batch_size // process_count, *shape],
+    'label': int32 [n_critic, batch_size // process_count]}; its iterator's state goes into
+    checkpoints with `grain.checkpoint.CheckpointSave`.
   """
   info = _info(config.dataset)
   if config.batch_size % process_count:
@@ -125,13 +140,17 @@ def create_dataset(config: ml_collections.ConfigDict, process_index: int = 0,
   # Every batch() drops remainders although the streams are endless: grain computes a
   # batched length in floating point otherwise, which overflows for sys.maxsize.
   if info.kind == 'image':
-    # This host's shard, held in memory (47 MB for all of Fashion-MNIST).
-    images = load_images(config, 'train', process_index, process_count)
-    ds = (grain.MapDataset.source(images)
+    # This host's shard, held in memory (47 MB for all of Fashion-MNIST); batches of
+    # indices gather their examples, scaled once per batch rather than per image.
+    images, labels = load_examples(config, 'train', process_index, process_count)
+    if len(images) < host_batch_size:
+      raise UserError(f'{len(images)} training images per host cannot fill batches of '
+                      f'{host_batch_size}; raise config.data.num_examples or lower batch_size.')
+    ds = (grain.MapDataset.range(len(images))
           .shuffle(seed=config.seed)
           .repeat()  # reshuffled every epoch
           .batch(host_batch_size, drop_remainder=True)
-          .map(_scale))  # once per batch rather than per image
+          .map(lambda rows: {'data': _scale(images[rows]), 'label': labels[rows]}))
   else:
     # An endless stream of batch indices; host i draws batches i, i + n, i + 2n, ...
     centers, std = toy_modes(config.dataset)

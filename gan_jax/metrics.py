@@ -217,6 +217,24 @@ def classes_covered(logits: jax.Array, min_share: float = 0.1) -> jax.Array:
   return jnp.sum(counts >= jnp.maximum(1, min_share * num_samples / num_classes))
 
 
+def class_faithfulness(logits: jax.Array, labels: jax.Array,
+                       num_classes: int) -> tuple[jax.Array, jax.Array]:
+  """How often a classifier sees the class a conditional generator was asked for.
+
+  Args:
+    logits: classifier logits [N, K] of generated samples.
+    labels: the classes [N] the samples were generated for.
+    num_classes: K.
+  Returns:
+    (overall share of samples whose argmax is their label, that share per class [K]; NaN
+    for a class no sample was asked for).
+  """
+  hits = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
+  asked = jnp.bincount(labels, length=num_classes)
+  per_class = jnp.bincount(labels, weights=hits, length=num_classes) / asked
+  return jnp.mean(hits), jnp.where(asked > 0, per_class, jnp.nan)
+
+
 class ModeCoverage(NamedTuple):
   """Mode collapse on a Gaussian mixture with known modes."""
   modes_covered: jax.Array  # int32: modes with enough high-quality samples

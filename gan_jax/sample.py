@@ -1,9 +1,14 @@
 r"""Writes samples of a trained GAN to a .npy file.
 
 python -m gan_jax.sample --workdir runs/ns --num_samples 10000   # writes runs/ns/samples.npy
+python -m gan_jax.sample --workdir runs/cond --label 3   # a conditional model's class 3 only
 
 Images come out NHWC float32 in [0, 1]; 2-D toy data as [N, 2] points in data
 coordinates. The latents come from `--seed`, so the same seed gives the same samples.
+A conditional model's samples spread evenly over its classes, in blocks (the first
+N / K of class 0, then class 1, ...), unless `--label` asks for one class.
+`--truncation T` draws Gaussian latents inside [-T, T] only (BigGAN's truncation trick:
+fidelity for variety).
 """
 import os
 
@@ -14,36 +19,73 @@ import jax
 import numpy as np
 
 from gan_jax import checkpoints, cli, models, paths
+from gan_jax.errors import UserError
 from gan_jax.state import GANState, generate
 
 # One compiled function for every state: the module is a static (hashable) argument and the
 # state a traced one, so the parameters are not baked into the program as constants.
-_generate = jax.jit(generate, static_argnums=(0, 3))
+_generate = jax.jit(generate, static_argnums=(0, 4))
+
+
+def spread_labels(num_classes: int, count: int) -> np.ndarray | None:
+  """`count` labels spread evenly over `num_classes` classes in sorted blocks (None if 0).
+
+  Class k takes rows [k * count / K, (k + 1) * count / K): a grid of K rows has one class
+  per row, and 10,000 samples of 10 classes have 1,000 each.
+  """
+  if not num_classes:
+    return None
+  return (np.arange(count) * num_classes // count).astype(np.int32)
+
+
+def grid_columns(num_classes: int, count: int) -> int | None:
+  """Columns of a sample grid: one class per row when `count` splits evenly over the classes."""
+  return count // num_classes if num_classes and count % num_classes == 0 else None
 
 
 def generate_samples(generator: nn.Module, state: GANState, latents: jax.Array,
-                     batch_size: int = 500, ema: bool = True) -> np.ndarray:
-  """G(latents), `batch_size` at a time: images float32 in [0, 1], points as they are.
+                     labels: np.ndarray | None = None, batch_size: int = 500,
+                     ema: bool = True) -> np.ndarray:
+  """G(latents, labels), `batch_size` at a time: images float32 in [0, 1], points as they are.
 
-  `ema`: the generator's EMA when the state keeps one (`state.generate`); False, the raw weights.
+  `labels`: classes for a conditional generator, None for others. `ema`: the generator's EMA
+  when the state keeps one (`state.generate`); False, the raw weights.
   """
-  samples = np.concatenate([np.asarray(_generate(generator, state, latents[i:i + batch_size], ema))
-                            for i in range(0, len(latents), batch_size)]).astype(np.float32)
+  samples = np.concatenate([
+      np.asarray(_generate(generator, state, latents[i:i + batch_size],
+                           None if labels is None else labels[i:i + batch_size], ema))
+      for i in range(0, len(latents), batch_size)]).astype(np.float32)
   if samples.ndim == 4:  # tanh images in [-1, 1]
     samples = np.clip((samples + 1.0) / 2.0, 0.0, 1.0)
   return samples
 
 
-def sample(loaded: checkpoints.Loaded, num_samples: int, seed: int,
-           batch_size: int = 500, ema: bool = True) -> np.ndarray:
+def sample_labels(config, num_samples: int, label: int | None = None) -> np.ndarray | None:
+  """The classes to ask a conditional model of `config` for: all `label`, or spread evenly;
+  None for an unconditional one. Raises UserError for a label the model does not know."""
+  num_classes = models.num_classes(config)
+  if label is None:
+    return spread_labels(num_classes, num_samples)
+  if not num_classes:
+    raise UserError('--label picks a class of a conditional model; this one is unconditional.')
+  if not 0 <= label < num_classes:
+    raise UserError(f'--label must be a class of {config.dataset}, 0 to {num_classes - 1}; '
+                    f'got {label}.')
+  return np.full(num_samples, label, np.int32)
+
+
+def sample(loaded: checkpoints.Loaded, num_samples: int, seed: int, batch_size: int = 500,
+           ema: bool = True, label: int | None = None, truncation: float = 0.0) -> np.ndarray:
   """Draws `num_samples` examples from a loaded GAN: images in [0, 1], points as they are.
 
-  `ema` as in `generate_samples`.
+  A conditional model's are of the classes `sample_labels(loaded.config, num_samples, label)`;
+  `ema` as in `generate_samples`; `truncation` as `models.sample_latents`.
   """
   config = loaded.config
   latents = models.sample_latents(jax.random.PRNGKey(seed), (num_samples, config.model.latent_dim),
-                                  config.model.latent_prior)
-  return generate_samples(loaded.generator, loaded.state, latents, batch_size, ema)
+                                  config.model.latent_prior, truncation)
+  labels = sample_labels(config, num_samples, label)
+  return generate_samples(loaded.generator, loaded.state, latents, labels, batch_size, ema)
 
 
 FLAGS = flags.FLAGS
@@ -60,6 +102,10 @@ def _define_flags() -> None:
   flags.DEFINE_integer('batch_size', 500, 'Samples generated per call.')
   flags.DEFINE_bool('ema', True, "The generator's EMA when the run keeps one "
                     '(config.g_ema_decay); --noema samples the raw weights.')
+  flags.DEFINE_integer('label', None, "A conditional model's class to sample; default: all "
+                       'classes, evenly.')
+  flags.DEFINE_float('truncation', 0.0, 'Draw Gaussian latents inside [-T, T] only (the '
+                     'truncation trick, e.g. 0.5); 0 draws them all.')
   flags.mark_flag_as_required('workdir')
 
 
@@ -67,7 +113,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   loaded = checkpoints.load(FLAGS.workdir, FLAGS.restore_step)
-  samples = sample(loaded, FLAGS.num_samples, FLAGS.seed, FLAGS.batch_size, FLAGS.ema)
+  samples = sample(loaded, FLAGS.num_samples, FLAGS.seed, FLAGS.batch_size, FLAGS.ema,
+                   FLAGS.label, FLAGS.truncation)
   output = FLAGS.output or os.path.join(FLAGS.workdir, 'samples.npy')
   paths.write_atomically(output, lambda f: np.save(f, samples))
   print(f'Wrote {samples.shape} {samples.dtype} samples from step {int(loaded.state.step)} '

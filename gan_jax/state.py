@@ -77,8 +77,9 @@ def create_state(config: ml_collections.ConfigDict, generator: nn.Module,
                  d_tx: optax.GradientTransformation, data_shape: tuple[int, ...]) -> GANState:
   """Initialises both networks and their optimizers from config.seed."""
   g_key, d_key, train_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)
-  g_vars = generator.init(g_key, jnp.zeros((1, config.model.latent_dim)), train=False)
-  d_vars = discriminator.init(d_key, jnp.zeros((1,) + tuple(data_shape)), train=False)
+  labels = jnp.zeros((1,), jnp.int32) if config.model.conditional else None
+  g_vars = generator.init(g_key, jnp.zeros((1, config.model.latent_dim)), labels, train=False)
+  d_vars = discriminator.init(d_key, jnp.zeros((1,) + tuple(data_shape)), labels, train=False)
   g_batch_stats = g_vars.get('batch_stats', {})
   ema = config.g_ema_decay > 0
   return GANState(
@@ -120,13 +121,15 @@ def init_state(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn.Modu
   return create.lower().compile(options)()
 
 
-def generate(generator: nn.Module, state: GANState, z: jax.Array, ema: bool = True) -> jax.Array:
-  """Samples G(z) as at test time: batch norm uses its running averages.
+def generate(generator: nn.Module, state: GANState, z: jax.Array, labels: jax.Array | None = None,
+             ema: bool = True) -> jax.Array:
+  """Samples G(z, labels) as at test time: batch norm uses its running averages.
 
-  With `ema` (the default) and an EMA in the state, the averaged generator makes them.
+  `labels`: the classes of a conditional generator (None for others). With `ema` (the
+  default) and an EMA in the state, the averaged generator makes the samples.
   """
   if ema and state.g_ema_params:
     variables = {'params': state.g_ema_params, 'batch_stats': state.g_ema_batch_stats}
   else:
     variables = {'params': state.g_params, 'batch_stats': state.g_batch_stats}
-  return generator.apply(variables, z, train=False)
+  return generator.apply(variables, z, labels, train=False)

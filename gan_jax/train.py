@@ -1,9 +1,7 @@
-"""The data-parallel training step and the training loop.
+"""The training loop: steps, logs, samples, evaluations and checkpoints of one run.
 
-`make_train_step` writes one step per device, pmap style, and wraps it with
-`jax.shard_map` over a one-axis `Mesh` named 'data': the state is replicated, the
-real batches are split on their batch axis, gradients and metrics are averaged
-with `lax.pmean`. The same code runs on one CPU, eight GPUs or a TPU pod.
+The step itself is train_step.py's; this module decides when each thing happens and
+keeps a run's work safe (resume, preemption, divergence).
 """
 import math
 import time
@@ -12,8 +10,6 @@ from typing import Any, Callable, Sequence
 from absl import logging
 import flax.linen as nn
 import jax
-from jax import lax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
@@ -22,145 +18,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from gan_jax import (animate, checkpoints, configs, evaluate, input_pipeline, losses, models,
                      run_control, sample, toy_plot, writers)
 from gan_jax.errors import UserError
-from gan_jax.state import GANState, create_optimizers, generate, init_state, update_ema
-
-AXIS = 'data'
-
-
-def _device_slice(global_batch: jax.Array, per_device: int) -> jax.Array:
-  """This device's rows of a batch drawn identically on every device."""
-  return lax.dynamic_slice_in_dim(global_batch, lax.axis_index(AXIS) * per_device, per_device)
-
-
-def _per_device(params):
-  """Marks replicated params as per-device, so their gradients are this device's own.
-
-  Under shard_map, the gradient with respect to a replicated value is summed over
-  devices implicitly; taking it with respect to a per-device copy instead keeps the
-  pmap-style explicit `lax.pmean` the one place where gradients are combined.
-  """
-  return jax.tree.map(lambda p: lax.pcast(p, AXIS, to='varying'), params)
-
-
-def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn.Module,
-                    discriminator: nn.Module, g_tx: optax.GradientTransformation,
-                    d_tx: optax.GradientTransformation):
-  """Returns the jitted `train_step(state, real) -> (state, metrics)`.
-
-  `real` holds config.n_critic global batches stacked on a leading axis,
-  [n_critic, batch_size, ...], sharded over the mesh on the batch axis. The step
-  makes n_critic discriminator updates (a fresh real batch and fresh latents each,
-  the generator fixed), then one generator update (the discriminator fixed) scored
-  on the fake batch of the last discriminator update.
-  Latents are drawn for the global batch and sliced per device, so a run trains the
-  same model on 1 or N devices (up to per-device batch-norm statistics).
-  """
-  loss = losses.get(config.loss)
-  per_device = config.batch_size // mesh.size
-  latent_shape = (config.batch_size, config.model.latent_dim)
-  penalty_weight = config.gradient_penalty
-  sigmoid_loss = config.loss in losses.SIGMOID_LOSSES
-
-  def latents(key):
-    return _device_slice(models.sample_latents(key, latent_shape, config.model.latent_prior),
-                         per_device)
-
-  def run_generator(g_params, g_batch_stats, z):
-    fake, updates = generator.apply({'params': g_params, 'batch_stats': g_batch_stats}, z,
-                                    train=True, mutable=['batch_stats'])
-    return fake, updates.get('batch_stats', {})
-
-  def logit_metrics(real_logits, fake_logits):
-    metrics = {'d_real_logit': jnp.mean(real_logits), 'd_fake_logit': jnp.mean(fake_logits)}
-    if config.loss != 'wasserstein':  # a critic's sign means nothing
-      metrics['d_accuracy'] = 0.5 * (jnp.mean(real_logits > 0) + jnp.mean(fake_logits < 0))
-    else:
-      metrics['wasserstein_estimate'] = jnp.mean(real_logits) - jnp.mean(fake_logits)
-    if sigmoid_loss:
-      metrics['d_real'] = jnp.mean(jax.nn.sigmoid(real_logits))
-      metrics['d_fake'] = jnp.mean(jax.nn.sigmoid(fake_logits))
-      metrics['value_function'] = losses.value_function(real_logits, fake_logits)
-    return metrics
-
-  def discriminator_update(carry, real, fake, alpha_key):
-    d_params, d_opt_state, d_batch_stats = carry
-    fake = lax.stop_gradient(fake)
-
-    def loss_fn(d_params):
-      apply = lambda batch_stats, x: discriminator.apply(
-          {'params': d_params, 'batch_stats': batch_stats}, x, train=True, mutable=['batch_stats'])
-      if config.model.d_batch_norm:
-        # Batch norm normalises real and fake batches apart, as in DCGAN.
-        real_logits, updates = apply(d_batch_stats, real)
-        fake_logits, updates = apply(updates['batch_stats'], fake)
-      else:
-        # One pass over real and fake together: one update of the spectral-norm vectors.
-        logits, updates = apply(d_batch_stats, jnp.concatenate([real, fake]))
-        real_logits, fake_logits = jnp.split(logits, 2)
-      new_batch_stats = updates.get('batch_stats', {})
-      d_loss = loss.discriminator(real_logits, fake_logits)
-      metrics = {'d_loss': d_loss, **logit_metrics(real_logits, fake_logits)}
-      if penalty_weight:
-        critic = lambda x: discriminator.apply(
-            {'params': d_params, 'batch_stats': new_batch_stats}, x, train=False)
-        alpha = _device_slice(jax.random.uniform(alpha_key, (config.batch_size,)), per_device)
-        penalty = losses.gradient_penalty(critic, real, fake, alpha)
-        metrics['gradient_penalty'] = penalty
-        d_loss = d_loss + penalty_weight * penalty
-      return d_loss, (metrics, new_batch_stats)
-
-    grads, (metrics, d_batch_stats) = jax.grad(loss_fn, has_aux=True)(_per_device(d_params))
-    grads = lax.pmean(grads, AXIS)
-    updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
-    # Grad norms are taken after the pmean: they are the same on every device already.
-    metrics = {**lax.pmean(metrics, AXIS), 'd_grad_norm': optax.tree.norm(grads)}
-    d_params = optax.apply_updates(d_params, updates)
-    return (d_params, d_opt_state, lax.pmean(d_batch_stats, AXIS)), metrics
-
-  def generator_update(state, d_params, d_batch_stats, fake, generator_vjp):
-    def loss_fn(fake):
-      # D as in its own updates (batch statistics); its state changes are dropped.
-      fake_logits, _ = discriminator.apply({'params': d_params, 'batch_stats': d_batch_stats},
-                                           fake, train=True, mutable=['batch_stats'])
-      return loss.generator(fake_logits)
-
-    g_loss, fake_grads = jax.value_and_grad(loss_fn)(fake)
-    grads = lax.pmean(generator_vjp(fake_grads)[0], AXIS)
-    updates, g_opt_state = g_tx.update(grads, state.g_opt_state, state.g_params)
-    g_params = optax.apply_updates(state.g_params, updates)
-    metrics = {'g_loss': lax.pmean(g_loss, AXIS), 'g_grad_norm': optax.tree.norm(grads)}
-    return g_params, g_opt_state, metrics
-
-  def step(state: GANState, real: jax.Array):
-    keys = jax.random.split(jax.random.fold_in(state.key, state.step), 2 * config.n_critic)
-    z_keys, alpha_keys = keys[:config.n_critic], keys[config.n_critic:]
-    # The last critic update and the generator update share one generator pass, as in
-    # DCGAN's reference: its VJP is kept for the generator's gradient.
-    fake, generator_vjp, g_batch_stats = jax.vjp(
-        lambda g_params: run_generator(g_params, state.g_batch_stats, latents(z_keys[-1])),
-        _per_device(state.g_params), has_aux=True)
-    # A Python loop, unrolled at trace time: inside an XLA while loop (lax.scan) XLA:CPU runs
-    # the convolutions over 10x slower. n_critic is small, so compile time stays moderate.
-    carry, d_metrics = (state.d_params, state.d_opt_state, state.d_batch_stats), []
-    for i in range(config.n_critic):
-      fake_i = (fake if i == config.n_critic - 1 else
-                run_generator(state.g_params, state.g_batch_stats, latents(z_keys[i]))[0])
-      carry, metrics = discriminator_update(carry, real[i], fake_i, alpha_keys[i])
-      d_metrics.append(metrics)
-    d_params, d_opt_state, d_batch_stats = carry
-    g_params, g_opt_state, g_metrics = generator_update(state, d_params, d_batch_stats, fake,
-                                                        generator_vjp)
-    g_batch_stats = lax.pmean(g_batch_stats, AXIS)
-    new_state = update_ema(state.replace(
-        step=state.step + 1, g_params=g_params, d_params=d_params, g_opt_state=g_opt_state,
-        d_opt_state=d_opt_state, g_batch_stats=g_batch_stats, d_batch_stats=d_batch_stats),
-        config.g_ema_decay, config.g_ema_start)
-    metrics = {**jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *d_metrics), **g_metrics}
-    return new_state, metrics
-
-  sharded = jax.shard_map(step, mesh=mesh, in_specs=(P(), P(None, AXIS)), out_specs=(P(), P()))
-  return jax.jit(sharded, donate_argnums=0)
-
+from gan_jax.state import GANState, create_optimizers, generate, init_state
+from gan_jax.train_step import AXIS, lazy_regularization_due, make_train_step
 
 @jax.jit
 def _param_norms(state: GANState) -> dict[str, jax.Array]:
@@ -222,8 +81,9 @@ def _evaluation_score(result: dict[str, Any]) -> float:
 def save_samples(path: str, samples: np.ndarray, config: ml_collections.ConfigDict,
                  discriminator: nn.Module, state: GANState) -> np.ndarray:
   """Saves a PNG of generated examples: a grid of images, or 2-D points over D's heat map."""
-  if samples.ndim == 4:
-    image = writers.image_grid(samples)
+  if samples.ndim == 4:  # a conditional model's grid has one class per row
+    image = writers.image_grid(samples, sample.grid_columns(models.num_classes(config),
+                                                            len(samples)))
   else:
     image = toy_plot.game_picture(
         samples, config.dataset, discriminator,
@@ -282,21 +142,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if is_chief:
     checkpoints.write_config(workdir, config)
 
-  def make_step(rollbacks):  # each rollback lowers both learning rates
-    return make_train_step(config, mesh, generator, discriminator,
-                           *create_optimizers(config, config.rollback_lr_factor ** rollbacks))
+  def make_steps(rollbacks):
+    """The step, and the lazy-regularisation step (`lazy_regularization_due`), each compiled
+    on its first call; each rollback lowers both learning rates."""
+    optimizers = create_optimizers(config, config.rollback_lr_factor ** rollbacks)
+    return {regularize: make_train_step(config, mesh, generator, discriminator, *optimizers,
+                                        regularize=regularize) for regularize in (False, True)}
 
   def run_meta():
     return {'rollbacks': rollbacks, 'train_seconds': clock.seconds()}
 
-  train_step = make_step(rollbacks)
-  generate_grid = jax.jit(lambda state, z: generate(generator, state, z))
+  train_steps = make_steps(rollbacks)
+  generate_grid = jax.jit(lambda state, z, labels: generate(generator, state, z, labels))
   grid_latents = models.sample_latents(jax.random.PRNGKey(config.seed + 1),
                                        (config.num_grid_samples, config.model.latent_dim),
                                        config.model.latent_prior)
+  grid_labels = sample.spread_labels(models.num_classes(config), config.num_grid_samples)
   eval_latents = models.sample_latents(jax.random.PRNGKey(config.seed + 2),
                                        (config.eval_num_samples, config.model.latent_dim),
                                        config.model.latent_prior)
+  eval_labels = sample.spread_labels(models.num_classes(config), config.eval_num_samples)
   data_sharding = NamedSharding(mesh, P(None, AXIS))
   writer = writers.MetricWriter(workdir, enabled=is_chief)
   step = first_step = last_finite = int(state.step)
@@ -317,8 +182,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   try:
     while not done:
       step += 1
-      real = jax.make_array_from_process_local_data(data_sharding, next(data_iterator))
-      state, metrics = train_step(state, real)
+      batch = jax.tree.map(lambda rows: jax.make_array_from_process_local_data(data_sharding, rows),
+                           next(data_iterator))
+      state, metrics = train_steps[lazy_regularization_due(config, step)](state, batch)
       if step == first_step + 1:
         jax.block_until_ready(state)
         logging.info('First step compiled and ran in %.1fs.', time.monotonic() - start)
@@ -348,7 +214,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
           # Back to the last good checkpoint, data position included, with smaller steps.
           rollbacks += 1
           state, data_iterator, _ = restore_or_init(manager.latest_step())
-          train_step = make_step(rollbacks)
+          train_steps = make_steps(rollbacks)
           logging.warning('%s; rollback %d/%d to step %d with the learning rates scaled by %g.',
                           problem, rollbacks, config.max_rollbacks, state.step,
                           config.rollback_lr_factor ** rollbacks)
@@ -362,7 +228,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         writer.write_scalars(step, {**values, **progress.update(step, clock.seconds_left())})
       if (writers.is_time(step, config.sample_every, config.num_steps) or last) and is_chief:
         with progress.paused('sample'):
-          samples = np.asarray(jax.device_get(generate_grid(state, grid_latents)))
+          samples = np.asarray(jax.device_get(generate_grid(state, grid_latents, grid_labels)))
           image = save_samples(f'{workdir}/samples/step_{step:06d}.png', samples, config,
                                discriminator, state)
           writer.write_images(step, {'samples': image})
@@ -370,8 +236,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                 or last):
         with progress.paused('eval'):
           result = evaluate.evaluate_samples(
-              sample.generate_samples(generator, state, eval_latents), config.dataset,
-              seed=config.seed, manual_dir=config.data.manual_dir, data_dir=config.data.data_dir)
+              sample.generate_samples(generator, state, eval_latents, eval_labels), config.dataset,
+              labels=eval_labels, seed=config.seed, manual_dir=config.data.manual_dir, data_dir=config.data.data_dir)
           if is_chief:
             evaluate.append_result(workdir, {'step': step, **result})
             writer.write_scalars(step, {f'eval_{name}': value for name, value in result.items()

@@ -44,12 +44,12 @@ def _note_writes(event, args):
     written.add(relative)
 
 
-def _recording_load_images(config, split='train', process_index=0, process_count=1,
-                           _load_images=input_pipeline.load_images):
-  images = _load_images(config, split, process_index, process_count)
+def _recording_load_examples(config, split='train', process_index=0, process_count=1,
+                             _load_examples=input_pipeline.load_examples):
+  images, labels = _load_examples(config, split, process_index, process_count)
   if split == 'train':
     images_read.extend(int(i) for i in images[:, 0, 0, 0])
-  return images
+  return images, labels
 
 
 def _all_processes_batches(config, process_index=0, process_count=1,
@@ -57,7 +57,8 @@ def _all_processes_batches(config, process_index=0, process_count=1,
   del process_index, process_count
   count = int(os.environ['SIMULATE_PROCESSES'])
   shards = [_create_dataset(config, i, count) for i in range(count)]
-  return grain.experimental.ZipIterDataset(shards).map(lambda rows: np.concatenate(rows, 1))
+  return grain.experimental.ZipIterDataset(shards).map(
+      lambda batches: jax.tree.map(lambda *rows: np.concatenate(rows, 1), *batches))
 
 
 def _recording_train_and_evaluate(*args, _train_and_evaluate=train.train_and_evaluate,
@@ -73,7 +74,7 @@ def _recording_train_and_evaluate(*args, _train_and_evaluate=train.train_and_eva
 
 
 sys.addaudithook(_note_writes)
-input_pipeline.load_images = _recording_load_images
+input_pipeline.load_examples = _recording_load_examples
 if 'SIMULATE_PROCESSES' in os.environ:
   input_pipeline.create_dataset = _all_processes_batches
 train.train_and_evaluate = _recording_train_and_evaluate

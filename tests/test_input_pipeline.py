@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 
 from gan_jax import configs, idx_dataset, input_pipeline
 from gan_jax.errors import UserError
-from idx_files import NUM_TRAIN, write_dataset, write_idx
+from idx_files import NUM_TEST, NUM_TRAIN, write_dataset, write_idx
 
 _FASHION_DIR = '/usr/share/datasets/fashion-mnist'
 
@@ -35,8 +35,8 @@ def _config(dataset, tiny=None, **overrides):
   return config
 
 
-def _take(iterator, n):
-  return np.stack([next(iterator) for _ in range(n)])
+def _take(iterator, n, field='data'):
+  return np.stack([next(iterator)[field] for _ in range(n)])
 
 
 def _ids(images):
@@ -96,9 +96,12 @@ def test_no_files_anywhere_says_how_to_get_them(tmp_path, monkeypatch):
     idx_dataset.load_source('fashion_mnist', 'train', data_dir=str(tmp_path / 'tfds'))
 
 
-def test_image_batches_are_scaled_exactly(tiny):
-  images = next(iter(input_pipeline.create_dataset(_config('mnist', tiny))))
+def test_image_batches_are_scaled_exactly_and_carry_their_labels(tiny):
+  batch = next(iter(input_pipeline.create_dataset(_config('mnist', tiny))))
+  images, labels = batch['data'], batch['label']
   assert images.shape == (2, 4, 28, 28, 1) and images.dtype == np.float32
+  assert labels.shape == (2, 4) and labels.dtype == np.int32
+  np.testing.assert_array_equal(labels.ravel(), tiny[2]['train'][1][_ids(images)])
   assert (images[..., 0, 1, 0] == -1).all() and (images[..., 0, 2, 0] == 1).all()
   assert images.min() == -1 and images.max() == 1
   train_images = tiny[2]['train'][0]
@@ -109,11 +112,13 @@ def test_image_batches_are_scaled_exactly(tiny):
 @pytest.mark.parametrize('name', ['ring8', 'grid25'])
 def test_toy_data_matches_its_modes(name):
   centers, std = input_pipeline.toy_modes(name)
-  points = next(iter(input_pipeline.create_dataset(_config(name, batch_size=5000, n_critic=1))))
+  batch = next(iter(input_pipeline.create_dataset(_config(name, batch_size=5000, n_critic=1))))
+  points = batch['data']
   assert points.shape == (1, 5000, 2) and points.dtype == np.float32
   points = points[0]
   distances = np.abs(points[:, None] - centers[None]).max(-1)
   modes = distances.argmin(-1)
+  np.testing.assert_array_equal(batch['label'][0], modes)  # a point's label is its mode
   assert (distances.min(-1) < 5 * std).all()
   assert len(np.unique(modes)) == len(centers)
   for k, center in enumerate(centers):
@@ -176,6 +181,18 @@ def test_hosts_get_disjoint_shards(tiny, name):
     assert sorted([*ids0, *ids1]) == list(range(NUM_TRAIN))
   else:
     assert not np.isin(host0, host1).any()
+
+
+def test_num_examples_trains_on_the_first_images_only(tiny):
+  config = _config('mnist', tiny, n_critic=1)
+  config.data.num_examples = 8
+  ids = _ids(_take(iter(input_pipeline.create_dataset(config)), 6))  # 3 epochs of 8
+  assert sorted(set(ids)) == list(range(8))
+  images, _ = input_pipeline.load_examples(config, 'test')
+  assert len(images) == NUM_TEST  # the test split stays whole
+  config.data.num_examples = 3
+  with pytest.raises(UserError, match='3 training images per host cannot fill batches of 4'):
+    input_pipeline.create_dataset(config)
 
 
 def test_config_errors():

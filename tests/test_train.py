@@ -12,7 +12,7 @@ from PIL import Image
 import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gan_jax import checkpoints, configs, input_pipeline, models, sample, train
+from gan_jax import checkpoints, configs, input_pipeline, models, sample, train, train_step
 from gan_jax.errors import UserError
 from gan_jax.state import create_optimizers, init_state
 
@@ -75,7 +75,7 @@ def _one_step(config, num_devices=1):
   old_state = jax.device_get(state)  # the step donates `state`
   real = jax.device_put(next(iter(input_pipeline.create_dataset(config))),
                         NamedSharding(mesh, P(None, 'data')))
-  step = train.make_train_step(config, mesh, generator, discriminator, g_tx, d_tx)
+  step = train_step.make_train_step(config, mesh, generator, discriminator, g_tx, d_tx)
   new_state, metrics = step(state, real)
   return old_state, new_state, metrics
 
@@ -129,7 +129,7 @@ import jax
 jax.config.update('jax_num_cpu_devices', 4)
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-from gan_jax import input_pipeline, models, train
+from gan_jax import input_pipeline, models, train_step
 from gan_jax.state import create_optimizers, init_state
 
 # argv: an experiment's name in experiments/, then the JSON of its config overrides.
@@ -143,7 +143,7 @@ final = []
 for devices in (jax.devices()[:1], jax.devices()):
   mesh = Mesh(devices, ('data',))
   state = init_state(config, mesh, generator, discriminator, g_tx, d_tx, data_shape)
-  step = train.make_train_step(config, mesh, generator, discriminator, g_tx, d_tx)
+  step = train_step.make_train_step(config, mesh, generator, discriminator, g_tx, d_tx)
   data = iter(input_pipeline.create_dataset(config))
   for _ in range(3):
     real = jax.device_put(next(data), NamedSharding(mesh, P(None, 'data')))

@@ -17,7 +17,7 @@ import ml_collections
 
 from gan_jax import input_pipeline
 from gan_jax.errors import UserError, unknown_name_error
-from gan_jax.models import dcgan, mlp
+from gan_jax.models import dcgan, mlp, resnet
 
 LATENT_PRIORS = ('gaussian', 'uniform')
 
@@ -25,13 +25,24 @@ LATENT_PRIORS = ('gaussian', 'uniform')
 MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
     'mlp': mlp.build,
     'dcgan': dcgan.build,
+    'resnet': resnet.build,
 }
-IMAGE_MODELS = ('dcgan',)  # families that make square images of a power-of-two-like side
-CONDITIONAL_MODELS: tuple[str, ...] = ()  # families that take class labels
+IMAGE_MODELS = ('dcgan', 'resnet')  # families that make square images
+CONDITIONAL_MODELS: tuple[str, ...] = ('resnet',)  # families that take class labels
 
 
-def sample_latents(key: jax.Array, shape: tuple[int, ...], prior: str) -> jax.Array:
-  """Draws latents from the prior: 'gaussian' N(0, I) or 'uniform' U[-1, 1]."""
+def sample_latents(key: jax.Array, shape: tuple[int, ...], prior: str,
+                   truncation: float = 0.0) -> jax.Array:
+  """Draws latents from the prior: 'gaussian' N(0, I) or 'uniform' U[-1, 1].
+
+  `truncation` T > 0 is BigGAN's truncation trick (Brock et al., 2019): Gaussian latents
+  are redrawn until inside [-T, T], i.e. drawn from the normal truncated there; it trades
+  variety for fidelity at sampling time. Uniform latents are left as they are.
+  """
+  if truncation < 0:
+    raise UserError(f'truncation must be > 0 (or 0 for none), got {truncation}.')
+  if prior == 'gaussian' and truncation:
+    return jax.random.truncated_normal(key, -truncation, truncation, shape)
   if prior == 'gaussian':
     return jax.random.normal(key, shape)
   if prior == 'uniform':
@@ -59,6 +70,8 @@ def check_data_shape(config: ml_collections.ConfigDict, data_shape: tuple[int, .
   if name == 'dcgan' and (height != width or dcgan.dcgan_base_size(height) is None):
     raise UserError(f'model dcgan cannot make {height}x{width} images: it needs square images '
                     'of side 4 * 2**k or 7 * 2**k (28, 32, 64, 128, ...).')
+  if name == 'resnet':
+    resnet.check_layout(name, config.model, data_shape)
 
 
 def build(config: ml_collections.ConfigDict,

@@ -1,0 +1,251 @@
+"""The data-parallel training step: n_critic discriminator updates, then one generator update.
+
+`make_train_step` writes one step per device, pmap style, and wraps it with
+`jax.shard_map` over a one-axis `Mesh` named 'data': the state is replicated, the
+real batches are split on their batch axis, gradients and metrics are averaged
+with `lax.pmean`. The same code runs on one CPU, eight GPUs or a TPU pod.
+
+What a config adds to the plain step is named here and nowhere else: class labels for
+conditional models, DiffAugment before D, the penalties on D (WGAN-GP, R1, DRAGAN) and
+BigGAN's orthogonal regularisation of G.
+"""
+from typing import Any
+
+import flax.linen as nn
+import jax
+from jax import lax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from jax.sharding import Mesh, PartitionSpec as P
+
+from gan_jax import augment, losses, models
+from gan_jax.state import GANState, update_ema
+
+AXIS = 'data'
+# Random streams of a step besides its latents and WGAN-GP weights, folded into the step's key
+# so that configs without them draw exactly the numbers they drew before they existed.
+_LABEL_STREAM, _AUGMENT_STREAM, _DRAGAN_STREAM = 1, 2, 3
+
+
+def _device_slice(global_batch: jax.Array, per_device: int) -> jax.Array:
+  """This device's rows of a batch drawn identically on every device."""
+  return lax.dynamic_slice_in_dim(global_batch, lax.axis_index(AXIS) * per_device, per_device)
+
+
+def _per_device(params):
+  """Marks replicated params as per-device, so their gradients are this device's own.
+
+  Under shard_map, the gradient with respect to a replicated value is summed over
+  devices implicitly; taking it with respect to a per-device copy instead keeps the
+  pmap-style explicit `lax.pmean` the one place where gradients are combined.
+  """
+  return jax.tree.map(lambda p: lax.pcast(p, AXIS, to='varying'), params)
+
+
+def _stream(step_key: jax.Array, stream: int, count: int, per_device: bool = False) -> jax.Array:
+  """`count` keys of one random stream of a step; `per_device` makes them differ by device."""
+  key = jax.random.fold_in(step_key, stream)
+  if per_device:
+    key = jax.random.fold_in(key, lax.axis_index(AXIS))
+  return jax.random.split(key, count)
+
+
+def lazy_regularization_due(config: ml_collections.ConfigDict, step: int) -> bool:
+  """Whether generator step `step` (counted from 1) is one of the lazy R1 steps.
+
+  With config.r1_every = k > 1, R1 is computed in every k-th step only, weighted k times
+  (StyleGAN2's lazy regularisation, Karras et al. 2020): `make_train_step(regularize=True)`
+  builds that step.
+  """
+  return config.r1_gamma > 0 and config.r1_every > 1 and step % config.r1_every == 0
+
+
+def _orthogonal_targets(params: Any) -> list[jax.Array]:
+  """The weights BigGAN regularises towards orthogonality: all but embeddings (its reference
+  code exempts the shared class embedding)."""
+  return [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]
+          if 'embedding' not in jax.tree_util.keystr(path)]
+
+
+def _mean_over_updates(metrics: list[dict[str, jax.Array]]) -> dict[str, jax.Array]:
+  """Each metric averaged over the discriminator updates that report it (lazy R1: the last)."""
+  names = dict.fromkeys(name for m in metrics for name in m)
+  return {name: jnp.mean(jnp.stack([m[name] for m in metrics if name in m])) for name in names}
+
+
+def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn.Module,
+                    discriminator: nn.Module, g_tx: optax.GradientTransformation,
+                    d_tx: optax.GradientTransformation, regularize: bool = False):
+  """Returns the jitted `train_step(state, batch) -> (state, metrics)`.
+
+  `batch` is {'data': [n_critic, batch_size, ...], 'label': [n_critic, batch_size]}
+  (input_pipeline), sharded over the mesh on the batch axis. The step makes n_critic
+  discriminator updates (a fresh real batch and fresh latents each, the generator fixed),
+  then one generator update (the discriminator fixed) scored on the fake batch of the last
+  discriminator update. Conditional models draw the fake batch's classes uniformly.
+  Latents are drawn for the global batch and sliced per device, so a run trains the
+  same model on 1 or N devices (up to per-device batch-norm statistics and augmentation).
+  `regularize` builds the lazy-regularisation step (`lazy_regularization_due`).
+  """
+  loss = losses.get(config.loss)
+  per_device = config.batch_size // mesh.size
+  latent_shape = (config.batch_size, config.model.latent_dim)
+  sigmoid_loss = config.loss in losses.SIGMOID_LOSSES
+  num_classes = models.num_classes(config)
+  policy = augment.parse_policy(config.diffaugment)
+  # R1 every discriminator update, or on the last update of a lazy step, standing for the
+  # r1_every * n_critic updates since the last one.
+  r1_every_update = config.r1_every == 1
+  r1_weight = config.r1_gamma / 2 * (1 if r1_every_update else config.r1_every * config.n_critic)
+
+  def latents(key):
+    return _device_slice(models.sample_latents(key, latent_shape, config.model.latent_prior),
+                         per_device)
+
+  def fake_labels(key):
+    if not num_classes:
+      return None
+    return _device_slice(jax.random.randint(key, (config.batch_size,), 0, num_classes),
+                         per_device)
+
+  def maybe_augment(key, x):
+    return augment.diff_augment(key, x, policy) if policy else x
+
+  def run_generator(g_params, g_batch_stats, z, labels):
+    fake, updates = generator.apply({'params': g_params, 'batch_stats': g_batch_stats}, z,
+                                    labels, train=True, mutable=['batch_stats'])
+    return fake, updates.get('batch_stats', {})
+
+  def logit_metrics(real_logits, fake_logits):
+    metrics = {'d_real_logit': jnp.mean(real_logits), 'd_fake_logit': jnp.mean(fake_logits)}
+    if config.loss != 'wasserstein':  # a critic's sign means nothing
+      metrics['d_accuracy'] = 0.5 * (jnp.mean(real_logits > 0) + jnp.mean(fake_logits < 0))
+    else:
+      metrics['wasserstein_estimate'] = jnp.mean(real_logits) - jnp.mean(fake_logits)
+    if sigmoid_loss:
+      metrics['d_real'] = jnp.mean(jax.nn.sigmoid(real_logits))
+      metrics['d_fake'] = jnp.mean(jax.nn.sigmoid(fake_logits))
+      metrics['value_function'] = losses.value_function(real_logits, fake_logits)
+    return metrics
+
+  def penalties(critic, real, fake, keys, with_r1):
+    """{name: (weight, value)} of the penalties on D this update carries."""
+    alpha_key, dragan_key = keys
+    terms = {}
+    if config.gradient_penalty or config.dragan_penalty:
+      alpha = _device_slice(jax.random.uniform(alpha_key, (config.batch_size,)), per_device)
+    if config.gradient_penalty:
+      terms['gradient_penalty'] = (config.gradient_penalty,
+                                   losses.gradient_penalty(critic, real, fake, alpha))
+    if config.dragan_penalty:
+      perturbed = losses.dragan_perturbation(dragan_key, real)
+      terms['dragan_penalty'] = (config.dragan_penalty,
+                                 losses.gradient_penalty(critic, real, perturbed, alpha))
+    if with_r1:
+      terms['r1_penalty'] = (r1_weight, losses.r1_penalty(critic, real))
+    return terms
+
+  def discriminator_update(carry, real, real_labels, fake, labels, keys, with_r1):
+    d_params, d_opt_state, d_batch_stats = carry
+    augment_key, alpha_key, dragan_key = keys
+    real_key, fake_key = jax.random.split(augment_key)
+    # D sees real and fake through the same augmentation policy (DiffAugment).
+    real = maybe_augment(real_key, real)
+    fake = maybe_augment(fake_key, lax.stop_gradient(fake))
+
+    def loss_fn(d_params):
+      apply = lambda batch_stats, x, y: discriminator.apply(
+          {'params': d_params, 'batch_stats': batch_stats}, x, y, train=True,
+          mutable=['batch_stats'])
+      if config.model.d_batch_norm:
+        # Batch norm normalises real and fake batches apart, as in DCGAN.
+        real_logits, updates = apply(d_batch_stats, real, real_labels)
+        fake_logits, updates = apply(updates['batch_stats'], fake, labels)
+      else:
+        # One pass over real and fake together: one update of the spectral-norm vectors.
+        both_labels = None if labels is None else jnp.concatenate([real_labels, labels])
+        logits, updates = apply(d_batch_stats, jnp.concatenate([real, fake]), both_labels)
+        real_logits, fake_logits = jnp.split(logits, 2)
+      new_batch_stats = updates.get('batch_stats', {})
+      d_loss = loss.discriminator(real_logits, fake_logits)
+      metrics = {'d_loss': d_loss, **logit_metrics(real_logits, fake_logits)}
+      # Penalties score real examples (and interpolates) with the real batch's labels.
+      critic = lambda x: discriminator.apply(
+          {'params': d_params, 'batch_stats': new_batch_stats}, x, real_labels, train=False)
+      for name, (weight, value) in penalties(critic, real, fake, (alpha_key, dragan_key),
+                                             with_r1).items():
+        metrics[name] = value
+        d_loss = d_loss + weight * value
+      return d_loss, (metrics, new_batch_stats)
+
+    grads, (metrics, d_batch_stats) = jax.grad(loss_fn, has_aux=True)(_per_device(d_params))
+    grads = lax.pmean(grads, AXIS)
+    updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
+    # Grad norms are taken after the pmean: they are the same on every device already.
+    metrics = {**lax.pmean(metrics, AXIS), 'd_grad_norm': optax.tree.norm(grads)}
+    d_params = optax.apply_updates(d_params, updates)
+    return (d_params, d_opt_state, lax.pmean(d_batch_stats, AXIS)), metrics
+
+  def generator_update(state, d_params, d_batch_stats, fake, labels, augment_key,
+                       generator_vjp):
+    def loss_fn(fake):
+      # D as in its own updates (batch statistics); its state changes are dropped.
+      fake_logits, _ = discriminator.apply({'params': d_params, 'batch_stats': d_batch_stats},
+                                           maybe_augment(augment_key, fake), labels, train=True,
+                                           mutable=['batch_stats'])
+      return loss.generator(fake_logits)
+
+    g_loss, fake_grads = jax.value_and_grad(loss_fn)(fake)
+    grads = lax.pmean(generator_vjp(fake_grads)[0], AXIS)
+    metrics = {'g_loss': lax.pmean(g_loss, AXIS)}
+    if config.orthogonal_reg:
+      penalty, penalty_grads = jax.value_and_grad(
+          lambda p: losses.orthogonal_penalty(_orthogonal_targets(p)))(_per_device(state.g_params))
+      grads = jax.tree.map(lambda g, o: g + config.orthogonal_reg * o, grads,
+                           lax.pmean(penalty_grads, AXIS))
+      metrics['orthogonal_penalty'] = lax.pmean(penalty, AXIS)
+    updates, g_opt_state = g_tx.update(grads, state.g_opt_state, state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+    return g_params, g_opt_state, {**metrics, 'g_grad_norm': optax.tree.norm(grads)}
+
+  def step(state: GANState, batch: dict[str, jax.Array]):
+    n_critic = config.n_critic
+    step_key = jax.random.fold_in(state.key, state.step)
+    keys = jax.random.split(step_key, 2 * n_critic)
+    z_keys, alpha_keys = keys[:n_critic], keys[n_critic:]
+    label_keys = _stream(step_key, _LABEL_STREAM, n_critic)
+    augment_keys = _stream(step_key, _AUGMENT_STREAM, n_critic + 1, per_device=True)
+    dragan_keys = _stream(step_key, _DRAGAN_STREAM, n_critic, per_device=True)
+    real_labels = batch['label'] if num_classes else [None] * n_critic
+    labels = [fake_labels(key) for key in label_keys]
+    # The last critic update and the generator update share one generator pass, as in
+    # DCGAN's reference: its VJP is kept for the generator's gradient.
+    fake, generator_vjp, g_batch_stats = jax.vjp(
+        lambda g_params: run_generator(g_params, state.g_batch_stats, latents(z_keys[-1]),
+                                       labels[-1]),
+        _per_device(state.g_params), has_aux=True)
+    # A Python loop, unrolled at trace time: inside an XLA while loop (lax.scan) XLA:CPU runs
+    # the convolutions over 10x slower. n_critic is small, so compile time stays moderate.
+    carry, d_metrics = (state.d_params, state.d_opt_state, state.d_batch_stats), []
+    for i in range(n_critic):
+      last = i == n_critic - 1
+      fake_i = (fake if last else run_generator(state.g_params, state.g_batch_stats,
+                                                latents(z_keys[i]), labels[i])[0])
+      with_r1 = config.r1_gamma > 0 and (r1_every_update or regularize and last)
+      carry, metrics = discriminator_update(
+          carry, batch['data'][i], real_labels[i], fake_i, labels[i],
+          (augment_keys[i], alpha_keys[i], dragan_keys[i]), with_r1)
+      d_metrics.append(metrics)
+    d_params, d_opt_state, d_batch_stats = carry
+    g_params, g_opt_state, g_metrics = generator_update(
+        state, d_params, d_batch_stats, fake, labels[-1], augment_keys[-1], generator_vjp)
+    g_batch_stats = lax.pmean(g_batch_stats, AXIS)
+    new_state = update_ema(state.replace(
+        step=state.step + 1, g_params=g_params, d_params=d_params, g_opt_state=g_opt_state,
+        d_opt_state=d_opt_state, g_batch_stats=g_batch_stats, d_batch_stats=d_batch_stats),
+        config.g_ema_decay, config.g_ema_start)
+    return new_state, {**_mean_over_updates(d_metrics), **g_metrics}
+
+  sharded = jax.shard_map(step, mesh=mesh, in_specs=(P(), P(None, AXIS)), out_specs=(P(), P()))
+  return jax.jit(sharded, donate_argnums=0)
