@@ -5,7 +5,7 @@ output is a logit; D(x) = sigmoid(logit) for the sigmoid losses, and all log
 terms go through `softplus` for numerical stability:
 log D(x) = -softplus(-logit), log(1 - D(x)) = -softplus(logit).
 """
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -101,6 +101,65 @@ def gradient_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array,
   """
   alpha = alpha.reshape((-1,) + (1,) * (real.ndim - 1))
   interpolates = alpha * real + (1.0 - alpha) * fake
-  grads = jax.grad(lambda x: jnp.sum(critic(x)))(interpolates)
-  norms = jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1) + 1e-12)
+  norms = jnp.sqrt(_squared_gradient_norms(critic, interpolates) + 1e-12)
   return jnp.mean((norms - 1.0) ** 2)
+
+
+def dragan_perturbation(key: jax.Array, real: jax.Array) -> jax.Array:
+  """real + 0.5 * std(real) * U[0, 1) noise: the points near the data that DRAGAN penalises.
+
+  The DRAGAN penalty is `gradient_penalty(critic, real, dragan_perturbation(key, real),
+  alpha)`: (||grad f|| - 1)^2 on interpolates between real data and its perturbation, so
+  the gradient norm is held near 1 only around the data. The std is over the whole batch and
+  the noise uniform, as in the authors' code (the paper writes Gaussian noise N(0, cI)).
+
+  Kodali et al., 2017, "On Convergence and Stability of GANs".
+  """
+  noise = jax.random.uniform(key, real.shape, real.dtype)
+  return real + 0.5 * jnp.std(real) * noise
+
+
+def r1_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array) -> jax.Array:
+  """R1 penalty E ||grad_x D(x)||^2 on real data.
+
+  Penalising D's gradient on the data alone makes training locally convergent to the
+  equilibrium p_g = p_data, where D is flat on the data; unregularised training need not be.
+
+  Args:
+    critic: maps a batch [B, ...] to logits [B], each from its own example (as in
+      `gradient_penalty`); the penalty is on the logit, not on sigmoid(logit).
+    real: a batch of real data [B, ...].
+  Returns:
+    The penalty, a scalar: multiply by gamma / 2 in D's loss.
+
+  Mescheder et al., 2018, "Which Training Methods for GANs do actually Converge?".
+  """
+  return jnp.mean(_squared_gradient_norms(critic, real))
+
+
+def _squared_gradient_norms(critic: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
+  """[B] squared norms ||grad_x critic(x)[b]||^2: one grad of the logits' sum gives all B."""
+  grads = jax.grad(lambda x: jnp.sum(critic(x)))(x)
+  return jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1)
+
+
+def orthogonal_penalty(params: Any) -> jax.Array:
+  """BigGAN's orthogonal regularisation: sum over kernels of ||W W^T ⊙ (1 - I)||_F^2.
+
+  Pushes the filters of every kernel (every parameter with ndim >= 2) towards orthogonality
+  without constraining their norms. A Flax kernel [..., fan_in, out] is read as W [out,
+  fan_in], one row per output unit, as BigGAN's code reads PyTorch's [out, in, ...] kernels;
+  W W^T is the Gram matrix of the filters, and only its off-diagonal is penalised.
+  1-D parameters (biases, norm scales) are skipped; pass a subtree to skip more (e.g.
+  embeddings, which BigGAN leaves out). Multiply by beta (1e-4 in BigGAN) in the loss.
+
+  Brock et al., 2019, "Large Scale GAN Training for High Fidelity Natural Image
+  Synthesis", eq. 3.
+  """
+  penalty = jnp.zeros(())
+  for kernel in jax.tree_util.tree_leaves(params):
+    if kernel.ndim >= 2:
+      w = kernel.reshape(-1, kernel.shape[-1]).T
+      gram = w @ w.T
+      penalty += jnp.sum((gram * (1.0 - jnp.eye(gram.shape[0], dtype=gram.dtype))) ** 2)
+  return penalty

@@ -118,3 +118,55 @@ def _mlp_config():
   config.model.name, config.model.width, config.model.mlp_layers = 'mlp', 32, 2
   config.dataset = 'ring8'
   return config
+
+
+def test_r1_penalty_of_linear_critic_is_squared_slope():
+  w = jnp.array([0.5, -2.0, 1.0])  # grad_x <w, x> = w everywhere: R1 = ||w||^2 = 5.25
+  for batch in (1, 7):
+    real = np.random.default_rng(batch).normal(size=(batch, 3)).astype(np.float32)
+    np.testing.assert_allclose(losses.r1_penalty(lambda x: x @ w, real), 5.25, rtol=1e-6)
+
+
+def test_r1_penalty_is_per_example_on_images():
+  # f(x) = 0.5 ||x||^2 per image: grad_x f = x, so R1 = E ||x||^2.
+  real = np.random.default_rng(0).normal(size=(4, 3, 3, 2)).astype(np.float32)
+  critic = lambda x: 0.5 * jnp.sum(x ** 2, axis=(1, 2, 3))
+  np.testing.assert_allclose(losses.r1_penalty(critic, real),
+                             jnp.mean(jnp.sum(real ** 2, axis=(1, 2, 3))), rtol=1e-5)
+
+
+def test_dragan_perturbs_within_half_a_std_and_unit_slope_pays_nothing():
+  real = 3.0 * jax.random.normal(jax.random.PRNGKey(0), (32, 2))
+  perturbed = losses.dragan_perturbation(jax.random.PRNGKey(1), real)
+  noise, half_std = perturbed - real, 0.5 * jnp.std(real)  # std over the whole batch, ~3
+  assert jnp.all(noise >= 0) and jnp.all(noise <= half_std)
+  assert jnp.min(noise) < 0.05 * half_std and jnp.max(noise) > 0.95 * half_std  # U[0, 1)
+  critic = lambda x: x @ jnp.array([0.6, 0.8])  # ||w|| = 1
+  alpha = jax.random.uniform(jax.random.PRNGKey(2), (32,))
+  assert losses.gradient_penalty(critic, real, perturbed, alpha) < 1e-10
+
+
+def test_orthogonal_penalty_is_zero_for_orthogonal_kernels_and_vectors():
+  rng = np.random.default_rng(0)
+  q, _ = np.linalg.qr(rng.normal(size=(4, 4)).astype(np.float32))
+  assert losses.orthogonal_penalty(jnp.asarray(q)) < 1e-10
+  # A [fan_in 5, out 3] kernel with orthonormal columns: its 3 filters are orthonormal
+  # (W W^T = I_3), though its rows are not (q q^T is a rank-3 projection, not diagonal).
+  q, _ = np.linalg.qr(rng.normal(size=(5, 3)).astype(np.float32))
+  assert losses.orthogonal_penalty({'kernel': jnp.asarray(q)}) < 1e-10
+  assert losses.orthogonal_penalty(jnp.asarray(q.T)) > 0.1  # as [fan_in 3, out 5]: 5 filters in 3-D
+  assert losses.orthogonal_penalty({'bias': jnp.arange(4.0), 'scale': jnp.ones(3)}) == 0
+
+
+def test_orthogonal_penalty_by_hand():
+  # Dense kernel [fan_in, out] = [[1, 1], [0, 1]]: filters W = kernel^T = [[1, 0], [1, 1]],
+  # W W^T = [[1, 1], [1, 2]]; off-diagonal 1 and 1: penalty 1^2 + 1^2 = 2.
+  dense = jnp.array([[1.0, 1.0], [0.0, 1.0]])
+  np.testing.assert_allclose(losses.orthogonal_penalty(dense), 2.0)
+  # Conv kernel [kh 2, kw 2, in 1, out 2]: filter 0 is all ones, filter 1 is [[1, 2], [0, 0]].
+  # W = [[1, 1, 1, 1], [1, 2, 0, 0]], W W^T = [[4, 3], [3, 5]]: penalty 3^2 + 3^2 = 18.
+  conv = jnp.stack([jnp.ones((2, 2)), jnp.array([[1.0, 2.0], [0.0, 0.0]])], axis=-1)[:, :, None]
+  np.testing.assert_allclose(losses.orthogonal_penalty(conv), 18.0)
+  # Over a tree: the kernels' penalties add, the biases are skipped.
+  params = {'Dense_0': {'kernel': dense, 'bias': jnp.ones(2)}, 'Conv_0': {'kernel': conv}}
+  np.testing.assert_allclose(losses.orthogonal_penalty(params), 20.0)
