@@ -1,4 +1,6 @@
-"""Tests of gan_jax.layers against direct loops over the (transposed) convolution definitions."""
+"""Tests of gan_jax.layers: the convolutions against direct loops over their definitions, the
+ResNet families' layers against nn.BatchNorm and numpy."""
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -134,3 +136,120 @@ def test_auto_takes_matmuls_on_cpu_for_wide_layers_only(layer):
   assert jax.default_backend() == 'cpu'
   assert 'dot_general' in primitives(16) and 'conv_general_dilated' not in primitives(16)
   assert 'conv_general_dilated' in primitives(3)
+
+
+def _batch_norm(x, scale, bias, train=True):
+  """nn.BatchNorm with the given scale and shift (the models' momentum), and its batch_stats."""
+  norm = nn.BatchNorm(use_running_average=not train, momentum=0.9)
+  variables = {'params': {'scale': scale, 'bias': bias},
+               'batch_stats': {'mean': np.zeros_like(scale), 'var': np.ones_like(scale)}}
+  return norm.apply(variables, x, mutable=['batch_stats'])
+
+
+@pytest.mark.parametrize('train', [True, False])
+def test_conditional_batch_norm_per_class_is_batch_norm_with_its_classs_scale_and_shift(train):
+  num_classes, features = 3, 5
+  x = 3.0 + 2.0 * _random((6, 4, 4, features), 0)
+  labels = np.array([0, 2, 1, 2, 0, 2])
+  scale, bias = 1 + _random((num_classes, features), 1), _random((num_classes, features), 2)
+  norm = layers.ConditionalBatchNorm(num_classes)
+  variables = norm.init(jax.random.key(0), x, labels, train=False)
+  variables = {**variables, 'params': {'scale': scale, 'bias': bias}}
+  y, updates = norm.apply(variables, x, labels, train=train, mutable=['batch_stats'])
+  for label in range(num_classes):
+    expected, expected_updates = _batch_norm(x, scale[label], bias[label], train)
+    np.testing.assert_allclose(y[labels == label], expected[labels == label],
+                               rtol=1e-5, atol=1e-5)
+    # The statistics are the whole batch's, whatever the classes.
+    jax.tree.map(np.testing.assert_allclose, updates['batch_stats']['BatchNorm_0'],
+                 expected_updates['batch_stats'])
+
+
+def test_conditional_batch_norm_without_conditioning_is_batch_norm():
+  x = _random((4, 3, 3, 2), 0)
+  scale, bias = 1 + _random((2,), 1), _random((2,), 2)
+  norm = layers.ConditionalBatchNorm()
+  variables = norm.init(jax.random.key(0), x, train=False)
+  assert jax.tree.map(np.shape, variables['params']) == {'scale': (2,), 'bias': (2,)}
+  y, _ = norm.apply({**variables, 'params': {'scale': scale, 'bias': bias}}, x,
+                    mutable=['batch_stats'])
+  np.testing.assert_allclose(y, _batch_norm(x, scale, bias)[0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('spectral_norm', [False, True])
+def test_conditional_batch_norm_from_a_vector_is_biggans_ccbn(spectral_norm):
+  # BigGAN-PyTorch's ccbn: batch norm without affine, times 1 + gain(c), plus bias(c).
+  x, condition = 2.0 + _random((4, 3, 3, 5), 0), _random((4, 7), 1)
+  w_gain, w_bias = 0.1 * _random((7, 5), 2), 0.1 * _random((7, 5), 3)
+  norm = layers.ConditionalBatchNorm(spectral_norm=spectral_norm)
+  variables = norm.init(jax.random.key(0), x, condition=condition, train=False)
+  variables = {**variables, 'params': {'gain': {'kernel': w_gain}, 'bias': {'kernel': w_bias}}}
+  y, updates = norm.apply(variables, x, condition=condition, mutable=['batch_stats'])
+  if spectral_norm:  # the maps are divided by their largest singular value
+    sigma = lambda w: np.linalg.svd(w, compute_uv=False)[0]
+    w_gain, w_bias = w_gain / sigma(w_gain), w_bias / sigma(w_bias)
+    for _ in range(30):  # power iteration, one step per training pass
+      y, updates = norm.apply({**variables, **updates}, x, condition=condition,
+                              mutable=['batch_stats'])
+  normalized = (x - x.mean((0, 1, 2))) / np.sqrt(x.var((0, 1, 2)) + 1e-5)
+  expected = (normalized * (1 + condition @ w_gain)[:, None, None]
+              + (condition @ w_bias)[:, None, None])
+  np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+
+
+def reference_attention(x, theta, phi, g, o, gamma):
+  """BigGAN-PyTorch's layers.Attention in numpy, NHWC, from [cin, cout] 1x1-conv matrices."""
+  n, h, w, _ = x.shape
+  x = x.astype(np.float64)
+
+  def pool(v):  # 2x2 max pooling, then the positions flattened
+    return v.reshape(n, h // 2, 2, w // 2, 2, -1).max(axis=(2, 4)).reshape(n, h * w // 4, -1)
+
+  queries, keys, values = (x @ theta).reshape(n, h * w, -1), pool(x @ phi), pool(x @ g)
+  logits = queries @ keys.transpose(0, 2, 1)
+  weights = np.exp(logits - logits.max(-1, keepdims=True))
+  weights /= weights.sum(-1, keepdims=True)
+  return x + gamma * ((weights @ values) @ o).reshape(x.shape)
+
+
+def test_self_attention_starts_as_identity_and_matches_reference():
+  x = _random((2, 4, 6, 16), 0)
+  attention = layers.SelfAttention()
+  variables = attention.init(jax.random.key(0), x)
+  shapes = {name: variables['params'][name]['kernel'].shape for name in ('theta', 'phi', 'g', 'o')}
+  assert shapes == {'theta': (1, 1, 16, 2), 'phi': (1, 1, 16, 2), 'g': (1, 1, 16, 8),
+                    'o': (1, 1, 8, 16)}
+  np.testing.assert_array_equal(attention.apply(variables, x), x)  # gamma starts at 0
+  params = {name: {'kernel': _random(shape, seed)}
+            for seed, (name, shape) in enumerate(shapes.items(), 1)}
+  params['gamma'] = np.float32(0.7)
+  y = attention.apply({'params': params}, x)
+  assert np.abs(y - x).max() > 0.1
+  expected = reference_attention(x, *(params[name]['kernel'][0, 0] for name in shapes), 0.7)
+  np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_self_attention_spectral_norm_wraps_its_four_convolutions():
+  x = _random((1, 4, 4, 8), 0)
+  variables = layers.SelfAttention(spectral_norm=True).init(jax.random.key(0), x, train=False)
+  sigmas = [key for stats in variables['batch_stats'].values() for key in stats
+            if key.endswith('/sigma')]
+  assert sorted(sigmas) == ['g/kernel/sigma', 'o/kernel/sigma', 'phi/kernel/sigma',
+                            'theta/kernel/sigma']
+
+
+def test_projection_head_adds_the_inner_product_of_class_embedding_and_features():
+  num_classes, features = 4, 6
+  h, labels = _random((5, features), 0), np.array([3, 0, 1, 3, 2])
+  params = {'linear': {'kernel': _random((features, 1), 1), 'bias': _random((1,), 2)},
+            'embed': {'embedding': _random((num_classes, features), 3)}}
+  head = layers.ProjectionHead(num_classes)
+  logits = head.apply({'params': params}, h, labels)
+  linear = h @ params['linear']['kernel'][:, 0] + params['linear']['bias'][0]
+  projection = np.sum(params['embed']['embedding'][labels] * h, axis=1)
+  np.testing.assert_allclose(logits - linear, projection, rtol=1e-5, atol=1e-5)
+  assert logits.shape == (5,) and logits.dtype == jnp.float32
+  unconditional = layers.ProjectionHead().apply({'params': {'linear': params['linear']}}, h)
+  np.testing.assert_allclose(unconditional, linear, rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match='labels'):
+    head.apply({'params': params}, h)
