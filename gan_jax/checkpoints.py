@@ -39,7 +39,9 @@ BEST_DIR = 'best_checkpoint'  # config.keep_best_checkpoint's one checkpoint
 RUN_META = {'rollbacks': 0, 'train_seconds': 0.0}
 # Fields that change the shapes of the state: a checkpoint cannot be resumed across them.
 SHAPE_FIELDS = ('dataset', 'model.name', 'model.conditional', 'model.latent_dim', 'model.width',
-                'model.mlp_layers', 'model.g_batch_norm', 'model.spectral_norm')
+                'model.mlp_layers', 'model.g_batch_norm', 'model.spectral_norm', 'model.d_width',
+                'model.width_growth', 'model.d_blocks_without_downsampling',
+                'model.attention_resolution')
 
 
 def check_workdir(workdir: str) -> None:

@@ -133,3 +133,24 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
   monkeypatch.delenv('GAN_JAX_CACHE')
   monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'xdg'))
   assert evaluate.cache_dir() == str(tmp_path / 'xdg' / 'gan_jax')
+
+
+def test_class_metrics_score_each_class_against_its_own_test_images():
+  rng = np.random.default_rng(0)
+  test_labels = np.repeat(np.arange(3), 400)
+  # Three classes, far apart in a 4-D feature space.
+  centers = 10.0 * np.eye(4)[:3]
+  real = (centers[test_labels] + rng.standard_normal((1200, 4))).astype(np.float32)
+  reference = evaluate.Reference(real, real.mean(0), np.cov(real, rowvar=False))
+  labels = np.repeat(np.arange(3), 400)
+  logits = np.eye(3)[labels].astype(np.float32)
+  logits[:40] = np.eye(3)[1]  # 40 of class 0's 400 look like class 1
+  right = (centers[labels] + rng.standard_normal((1200, 4))).astype(np.float32)
+  result = evaluate.class_metrics(right, logits, labels, reference, test_labels)
+  assert result['class_faithfulness'] == pytest.approx(1 - 40 / 1200)
+  assert result['class_faithfulness_per_class'] == pytest.approx([0.9, 1.0, 1.0])
+  assert max(result['intra_fid_per_class']) < 0.2  # each class matches its own images
+  # Samples of the right overall mix but every class's features drawn from another class:
+  # the overall FID would not see it, intra-class FID does.
+  swapped = (centers[(labels + 1) % 3] + rng.standard_normal((1200, 4))).astype(np.float32)
+  assert evaluate.class_metrics(swapped, logits, labels, reference, test_labels)['intra_fid'] > 100

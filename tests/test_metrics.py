@@ -263,3 +263,13 @@ def test_mode_coverage_min_share():
   samples = jnp.float32(np.repeat(centers, counts, axis=0))
   assert mode_coverage(samples, centers, std).modes_covered == 3  # at least one sample
   assert mode_coverage(samples, centers, std, min_share=0.008).modes_covered == 2  # 20 of 2500
+
+
+def test_class_faithfulness_hand_computed():
+  # Argmaxes 0, 1, 1, 2, 2 for asked classes 0, 0, 1, 2, 2 of 4: class 0 half right, 1 and 2
+  # right, class 3 never asked for.
+  logits = jnp.eye(4)[jnp.array([0, 1, 1, 2, 2])]
+  overall, per_class = metrics.class_faithfulness(logits, jnp.array([0, 0, 1, 2, 2]), 4)
+  assert float(overall) == pytest.approx(0.8)
+  np.testing.assert_allclose(per_class[:3], [0.5, 1.0, 1.0])
+  assert np.isnan(per_class[3])
