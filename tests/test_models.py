@@ -124,3 +124,14 @@ def test_spectral_norm_bounds_largest_singular_value():
   # Outside training the vectors stay as they are.
   _, updates = discriminator.apply(variables, x, train=False, mutable=['batch_stats'])
   assert jax.tree.all(jax.tree.map(np.array_equal, updates['batch_stats'], stats))
+
+
+@pytest.mark.parametrize('name', ['resnet', 'biggan'])
+def test_resnet_families_are_conditional_image_models(name):
+  config = _config(name, width=8, latent_dim=8, conditional=True)  # Fashion-MNIST: 10 classes
+  generator, discriminator = models.build(config, (32, 32, 1))
+  assert generator.num_classes == discriminator.num_classes == 10
+  config.model.conditional = False
+  assert models.build(config, (32, 32, 1))[0].num_classes == 0
+  with pytest.raises(UserError, match='image_size=32'):
+    models.build(config, (28, 28, 1))

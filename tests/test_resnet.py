@@ -17,7 +17,7 @@ def _config(**model):
   return config
 
 
-def _shapes(module, *inputs):
+def variable_shapes(module, *inputs):
   """The shapes of `module`'s variables for these inputs, without computing anything."""
   variables = jax.eval_shape(lambda *x: module.init(jax.random.key(0), *x, train=False), *inputs)
   return jax.tree.map(lambda v: v.shape, variables)
@@ -41,8 +41,8 @@ def test_output_shapes_and_one_more_block_per_doubling(side, num_g_blocks):
   logits = jax.eval_shape(lambda x: discriminator.apply(
       discriminator.init(jax.random.key(0), x), x, train=False), images)
   assert logits.shape == (2,) and logits.dtype == jnp.float32
-  g_blocks = [name for name in _shapes(generator, z)['params'] if name.startswith('GBlock')]
-  d_blocks = [name for name in _shapes(discriminator, images)['params']
+  g_blocks = [name for name in variable_shapes(generator, z)['params'] if name.startswith('GBlock')]
+  d_blocks = [name for name in variable_shapes(discriminator, images)['params']
               if name.startswith('DBlock')]
   assert len(g_blocks) == num_g_blocks and len(d_blocks) == num_g_blocks + 1
 
@@ -60,10 +60,10 @@ def test_parameter_counts_match_a_hand_count():
     generator, discriminator = _build((32, 32, 3), num_classes, width=w, d_width=v,
                                       latent_dim=d)
     labels = jnp.zeros((1,), jnp.int32)
-    g_vars = _shapes(generator, jnp.zeros((1, d)), labels)
+    g_vars = variable_shapes(generator, jnp.zeros((1, d)), labels)
     assert _count(g_vars['params']) == g_rest + 6 * batch_norm_params
     assert _count(g_vars['batch_stats']) == 2 * (6 * w + w)  # mean and variance per batch norm
-    d_vars = _shapes(discriminator, jnp.zeros((1, 32, 32, 3)), labels)
+    d_vars = variable_shapes(discriminator, jnp.zeros((1, 32, 32, 3)), labels)
     assert _count(d_vars['params']) == d_rest + num_classes * v  # + the class embedding
 
 
@@ -74,13 +74,13 @@ def _kernel_shapes(params, layers_in_order):
 def test_layouts_are_mimicrys_sngan_32_and_sngan_64():
   # sngan_32: G of 256 channels throughout; D of 128, downsampling in its first two blocks.
   generator, discriminator = _build((32, 32, 3), width=256, d_width=128, latent_dim=128)
-  g_params = _shapes(generator, jnp.zeros((1, 128)))['params']
+  g_params = variable_shapes(generator, jnp.zeros((1, 128)))['params']
   assert g_params['Dense_0']['kernel'] == (128, 16 * 256)
   for i in range(3):
     assert _kernel_shapes(g_params[f'GBlock_{i}'], ('Conv_0', 'Conv_1', 'Conv_2')) == [
         (3, 3, 256, 256), (3, 3, 256, 256), (1, 1, 256, 256)]
   assert g_params['Conv_0']['kernel'] == (3, 3, 256, 3)
-  d_params = _shapes(discriminator, jnp.zeros((1, 32, 32, 3)))['params']
+  d_params = variable_shapes(discriminator, jnp.zeros((1, 32, 32, 3)))['params']
   assert _kernel_shapes(d_params['DBlock_0'], ('Conv_0', 'Conv_1', 'Conv_2')) == [
       (3, 3, 3, 128), (3, 3, 128, 128), (1, 1, 3, 128)]
   assert 'Conv_2' in d_params['DBlock_1']  # downsampling: a 1x1 shortcut
@@ -89,13 +89,13 @@ def test_layouts_are_mimicrys_sngan_32_and_sngan_64():
   # its five blocks downsampling, the hidden width of each its input's.
   generator, discriminator = _build((64, 64, 3), width=64, width_growth=2,
                                     d_blocks_without_downsampling=0, latent_dim=128)
-  g_params = _shapes(generator, jnp.zeros((1, 128)))['params']
+  g_params = variable_shapes(generator, jnp.zeros((1, 128)))['params']
   assert g_params['Dense_0']['kernel'] == (128, 16 * 1024)
   for i, (cin, cout) in enumerate([(1024, 512), (512, 256), (256, 128), (128, 64)]):
     assert _kernel_shapes(g_params[f'GBlock_{i}'], ('Conv_0', 'Conv_1', 'Conv_2')) == [
         (3, 3, cin, cout), (3, 3, cout, cout), (1, 1, cin, cout)]
   assert g_params['Conv_0']['kernel'] == (3, 3, 64, 3)
-  d_params = _shapes(discriminator, jnp.zeros((1, 64, 64, 3)))['params']
+  d_params = variable_shapes(discriminator, jnp.zeros((1, 64, 64, 3)))['params']
   assert _kernel_shapes(d_params['DBlock_0'], ('Conv_0', 'Conv_1', 'Conv_2')) == [
       (3, 3, 3, 64), (3, 3, 64, 64), (1, 1, 3, 64)]
   for i, (cin, cout) in enumerate([(64, 128), (128, 256), (256, 512), (512, 1024)], 1):
@@ -104,7 +104,7 @@ def test_layouts_are_mimicrys_sngan_32_and_sngan_64():
   assert d_params['ProjectionHead_0']['linear']['kernel'] == (1024, 1)
 
 
-def _normalized_weights(variables):
+def spectrally_normalized_weights(variables):
   """The parameter paths that spectral norm divides by a sigma it keeps in batch_stats."""
   paths = set()
   for path in flax.traverse_util.flatten_dict(variables.get('batch_stats', {})):
@@ -118,14 +118,14 @@ def _normalized_weights(variables):
 def test_spectral_norm_on_every_discriminator_weight_and_none_in_the_generator(num_classes):
   generator, discriminator = _build((32, 32, 3), num_classes, width=8, latent_dim=5)
   labels = jnp.zeros((1,), jnp.int32)
-  d_vars = _shapes(discriminator, jnp.zeros((1, 32, 32, 3)), labels)
+  d_vars = variable_shapes(discriminator, jnp.zeros((1, 32, 32, 3)), labels)
   weights = {path for path in flax.traverse_util.flatten_dict(d_vars['params'])
              if path[-1] in ('kernel', 'embedding')}
   assert len(weights) == 3 + 3 + 2 + 2 + 1 + (num_classes > 0)
-  assert _normalized_weights(d_vars) == weights
-  assert not _normalized_weights(_shapes(generator, jnp.zeros((1, 5)), labels))
+  assert spectrally_normalized_weights(d_vars) == weights
+  assert not spectrally_normalized_weights(variable_shapes(generator, jnp.zeros((1, 5)), labels))
   _, discriminator = _build((32, 32, 3), num_classes, width=8, spectral_norm=False)
-  assert 'batch_stats' not in _shapes(discriminator, jnp.zeros((1, 32, 32, 3)), labels)
+  assert 'batch_stats' not in variable_shapes(discriminator, jnp.zeros((1, 32, 32, 3)), labels)
 
 
 def test_conditional_generator_output_depends_on_the_label():

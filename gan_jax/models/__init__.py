@@ -17,7 +17,7 @@ import ml_collections
 
 from gan_jax import input_pipeline
 from gan_jax.errors import UserError, unknown_name_error
-from gan_jax.models import dcgan, mlp, resnet
+from gan_jax.models import biggan, dcgan, mlp, resnet
 
 LATENT_PRIORS = ('gaussian', 'uniform')
 
@@ -26,9 +26,10 @@ MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
     'mlp': mlp.build,
     'dcgan': dcgan.build,
     'resnet': resnet.build,
+    'biggan': biggan.build,
 }
-IMAGE_MODELS = ('dcgan', 'resnet')  # families that make square images
-CONDITIONAL_MODELS: tuple[str, ...] = ('resnet',)  # families that take class labels
+IMAGE_MODELS = ('dcgan', 'resnet', 'biggan')  # families that make square images
+CONDITIONAL_MODELS: tuple[str, ...] = ('resnet', 'biggan')  # families that take class labels
 
 
 def sample_latents(key: jax.Array, shape: tuple[int, ...], prior: str,
@@ -70,7 +71,7 @@ def check_data_shape(config: ml_collections.ConfigDict, data_shape: tuple[int, .
   if name == 'dcgan' and (height != width or dcgan.dcgan_base_size(height) is None):
     raise UserError(f'model dcgan cannot make {height}x{width} images: it needs square images '
                     'of side 4 * 2**k or 7 * 2**k (28, 32, 64, 128, ...).')
-  if name == 'resnet':
+  if name in ('resnet', 'biggan'):
     resnet.check_layout(name, config.model, data_shape)
 
 
