@@ -154,19 +154,21 @@ def class_metrics(features: np.ndarray, logits: np.ndarray, labels: np.ndarray,
     test_labels: the test split's labels [M].
   Returns:
     {class_faithfulness, class_faithfulness_per_class, intra_fid, intra_fid_per_class}:
-    per-class lists indexed by class, None for a class no sample was asked for.
+    per-class lists indexed by class, None for a class without two samples and two test
+    images.
   """
   num_classes = logits.shape[1]
   overall, per_class = metrics.class_faithfulness(logits, labels, num_classes)
   fids = [None] * num_classes
   for k in np.unique(labels):
-    mu, sigma = metrics.feature_statistics(features[labels == k])
-    real_mu, real_sigma = metrics.feature_statistics(reference.features[test_labels == k])
-    fids[k] = _number(metrics.frechet_distance(mu, sigma, real_mu, real_sigma))
+    fake, real = features[labels == k], reference.features[test_labels == k]
+    if min(len(fake), len(real)) > 1:  # a covariance needs two examples
+      fids[k] = _number(metrics.frechet_distance(*metrics.feature_statistics(fake),
+                                                 *metrics.feature_statistics(real)))
   return {'class_faithfulness': _number(overall),
           'class_faithfulness_per_class': [None if np.isnan(v) else _number(v)
                                            for v in np.asarray(per_class)],
-          'intra_fid': _number(np.mean([fid for fid in fids if fid is not None])),
+          'intra_fid': _number(np.mean([fid for fid in fids if fid is not None] or np.nan)),
           'intra_fid_per_class': fids}
 
 

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from gan_jax import evaluate, feature_net, train
+from gan_jax import checkpoints, evaluate, feature_net, sample, train
 from gan_jax.errors import UserError
 from test_train import load_experiment
 
@@ -154,3 +154,23 @@ def test_class_metrics_score_each_class_against_its_own_test_images():
   # the overall FID would not see it, intra-class FID does.
   swapped = (centers[(labels + 1) % 3] + rng.standard_normal((1200, 4))).astype(np.float32)
   assert evaluate.class_metrics(swapped, logits, labels, reference, test_labels)['intra_fid'] > 100
+
+
+def test_conditional_checkpoint_samples_one_class_and_reports_class_metrics(
+    tmp_path, tiny_fashion, tiny_weights_dir):
+  workdir = str(tmp_path / 'run')
+  _train_smoke('cond_sngan.py', workdir, tiny_fashion)
+  output = str(tmp_path / 'samples.npy')
+  done = subprocess.run([sys.executable, '-m', 'gan_jax.sample', '--workdir', workdir,
+                         '--num_samples', '6', '--label', '3', '--truncation', '0.5',
+                         '--output', output], capture_output=True, text=True, check=False)
+  assert done.returncode == 0, done.stderr
+  loaded = checkpoints.load(workdir)
+  expected = sample.sample(loaded, 6, seed=0, label=3, truncation=0.5)
+  np.testing.assert_allclose(np.load(output), expected, atol=1e-6)
+  assert not np.allclose(expected, sample.sample(loaded, 6, seed=0, label=4, truncation=0.5))
+  result = evaluate.evaluate_checkpoint(workdir, num_samples=20, weights_dir=tiny_weights_dir,
+                                        cache=str(tmp_path / 'cache'))
+  assert 0 <= result['class_faithfulness'] <= 1
+  assert len(result['class_faithfulness_per_class']) == 10
+  assert len(result['intra_fid_per_class']) == 10
