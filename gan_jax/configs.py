@@ -53,8 +53,10 @@ def default() -> ml_collections.ConfigDict:
       sync_batch_norm=False,  # batch statistics over all devices instead of per device
       spectral_norm=False,  # spectral normalization of every discriminator layer (biggan: always)
       d_batch_norm=False,  # batch norm in the discriminator (DCGAN's; not with gradient_penalty)
-      # How DCGAN convolutions run (layers.py): 'auto' (matmuls on CPU, XLA's conv
-      # elsewhere), 'matmul' or 'xla'. The same function and parameters either way.
+      # How the DCGAN, ResNet and BigGAN convolutions run (layers.py): 'auto' (on CPU
+      # DCGAN's as matmuls, the ResNets' 3x3 ones as XLA's with the kernel gradient over
+      # chunks of the batch; XLA's elsewhere), 'matmul' (over image patches) or 'xla'.
+      # The same function and parameters either way.
       conv_implementation='auto',
       compute_dtype='float32',  # or 'bfloat16': mixed precision, float32 parameters
   ))

@@ -1,16 +1,21 @@
-"""Layers the model families share: the DCGAN convolutions (each as XLA's convolution or
-as one matmul over image patches), spectral normalisation, and the ResNet families'
-conditional batch norm, self-attention and projection head.
+"""Layers the model families share: the convolutions (DCGAN's strided DownConv and UpConv,
+the ResNet families' stride-1 Conv; each as XLA's convolution or as one matmul over image
+patches), spectral normalisation, and the ResNet families' conditional batch norm,
+self-attention and projection head.
 
-Both convolutions compute the same function either way, with the same parameters.
+Every convolution computes the same function either way, with the same parameters.
 'xla' is XLA's convolution op, the fast choice where a convolution library backs
 it (cuDNN, TPU). 'matmul' gathers each output's input window into one row
-(im2col) and multiplies by the kernel once: on XLA:CPU the convolution's
+(im2col) and multiplies by the kernel once: on XLA:CPU the strided convolutions'
 gradients run 2-4x slower than a matmul of the same size (the input gradient of
 a strided conv convolves a zero-dilated input, 4x the work). 'auto' takes the
-matmul on CPU for layers with at least 16 output channels and 'xla' otherwise:
-an RGB or grey output layer's matmul is too narrow to pay for its patches.
+matmul on CPU for DownConv and UpConv with at least 16 output channels and 'xla'
+otherwise: an RGB or grey output layer's matmul is too narrow to pay for its patches.
+Stride-1 convolutions (Conv) differ on XLA:CPU: XLA's forward pass and input gradient
+beat the matmul, but its kernel gradient slows down 3-6x once the batch outgrows the
+cache, so 'auto' sums it over chunks of the batch (_resolve_stride_1 has the crossovers).
 """
+import functools
 from typing import Any, Literal
 
 import flax.linen as nn
@@ -34,8 +39,8 @@ def _windows(x: jax.Array, size: int, stride: int, out_height: int,
        for i in range(size) for j in range(size)], axis=-1)
 
 
-def _pad(x: jax.Array) -> jax.Array:
-  return jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+def _pad(x: jax.Array, border: int = 1) -> jax.Array:
+  return jnp.pad(x, ((0, 0), (border, border), (border, border), (0, 0)))
 
 
 def _resolve(implementation: str, features: int) -> str:
@@ -45,6 +50,20 @@ def _resolve(implementation: str, features: int) -> str:
   if implementation == 'auto':
     return 'matmul' if jax.default_backend() == 'cpu' and features >= 16 else 'xla'
   return implementation
+
+
+def _resolve_stride_1(implementation: str, size: int, features: int, positions: int) -> str:
+  """Conv's 'matmul', 'xla' or 'chunked' (XLA's convolution, its kernel gradient over
+  chunks of the batch) for `implementation`; 'auto' decided by the backend, kernel size,
+  width and positions per feature map (the crossovers measured on XLA:CPU, README.md)."""
+  resolved = _resolve(implementation, features)
+  if implementation != 'auto' or jax.default_backend() != 'cpu':
+    return resolved
+  if size == 1:
+    return 'matmul'  # a dot: as fast as XLA's 1x1 convolution with its gradients, or 3x
+  if features <= 16:
+    return 'xla'  # chunking a narrow layer's kernel gradient costs more than it saves
+  return 'matmul' if positions <= 16 else 'chunked'  # at 2x2, XLA's is 13x slower
 
 
 class _Conv4x4(nn.Module):
@@ -135,6 +154,103 @@ class UpConv(_Conv4x4):
     return y if bias is None else y + bias
 
 
+KERNEL_GRAD_POSITIONS = 2048  # Conv's CPU kernel gradient: chunks of at least this many positions
+
+
+def _xla_conv(x: jax.Array, kernel: jax.Array, border: int, precision: Any) -> jax.Array:
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1), ((border, border),) * 2,
+                                      dimension_numbers=_DIMENSION_NUMBERS, precision=precision)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _xla_conv_chunked(x: jax.Array, kernel: jax.Array, border: int, precision: Any,
+                      chunk: int) -> jax.Array:
+  """_xla_conv, with the kernel gradient summed over batch chunks of `chunk` examples.
+
+  XLA's kernel gradient is a convolution whose window is the whole feature map; on
+  XLA:CPU it slows down 3-6x once the batch's activations outgrow the cache (D's first
+  block at batch 64, 32x32x32: 250 ms alone, 40 ms in chunks of 2 images). The forward
+  pass and the input gradient are XLA's own.
+  """
+  return _xla_conv(x, kernel, border, precision)
+
+
+def _xla_conv_chunked_fwd(x, kernel, border, precision, chunk):
+  return _xla_conv(x, kernel, border, precision), (x, kernel)
+
+
+def _xla_conv_chunked_bwd(border, precision, chunk, residuals, dy):
+  x, kernel = residuals
+  dx = jax.vjp(lambda x: _xla_conv(x, kernel, border, precision), x)[1](dy)[0]
+  dkernel = jnp.zeros(kernel.shape, jnp.float32)
+  for start in range(0, x.shape[0], chunk):
+    _, vjp = jax.vjp(lambda k: _xla_conv(x[start:start + chunk], k, border, precision), kernel)
+    dkernel += vjp(dy[start:start + chunk])[0].astype(jnp.float32)
+  return dx, dkernel.astype(kernel.dtype)
+
+
+_xla_conv_chunked.defvjp(_xla_conv_chunked_fwd, _xla_conv_chunked_bwd)
+
+
+class Conv(nn.Module):
+  """A stride-1 'same' convolution with an odd square kernel: a drop-in for flax's
+  `nn.Conv(features, (k, k), padding='SAME')` on NHWC [N, H, W, cin] inputs.
+
+  Its parameters are nn.Conv's ('kernel' [k, k, cin, features], 'bias' [features]), so
+  checkpoints, parameter paths and nn.SpectralNorm treat the two alike. 'matmul' is one
+  matmul over the padded input's k x k windows (a 1x1 convolution is the matmul alone);
+  'xla' is XLA's convolution with XLA's gradients. 'auto' on CPU: 1x1 and maps of at most
+  4x4 as the matmul, layers of at most 16 output channels as 'xla', others as XLA's
+  convolution with the kernel gradient summed over chunks of the batch of at least
+  KERNEL_GRAD_POSITIONS positions (2x faster steps for the ResNet CPU preset than
+  'xla'); elsewhere 'xla'.
+
+  Attributes:
+    features: output channels.
+    kernel_size: k (odd), or nn.Conv's (k, k).
+    use_bias: whether to add a bias per output channel.
+    implementation: 'auto', 'matmul' or 'xla'; same parameters, same function.
+    dtype: the computation dtype; None infers it from inputs and parameters.
+    param_dtype: the dtype of the parameters.
+    precision: the `lax` precision of the convolution or matmul.
+    kernel_init: initializer of the [k, k, cin, features] kernel.
+    bias_init: initializer of the bias.
+  """
+  features: int
+  kernel_size: int | tuple[int, int] = 3
+  use_bias: bool = True
+  implementation: Implementation = 'auto'
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
+  precision: Any = None
+  kernel_init: nn.initializers.Initializer = nn.linear.default_kernel_init
+  bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    size = self.kernel_size if isinstance(self.kernel_size, int) else self.kernel_size[0]
+    if size % 2 != 1 or tuple(np.atleast_1d(self.kernel_size)) not in ((size,), (size, size)):
+      raise ValueError(f'kernel_size must be odd and square, got {self.kernel_size}')
+    kernel = self.param('kernel', self.kernel_init, (size, size, x.shape[-1], self.features),
+                        self.param_dtype)
+    bias = (self.param('bias', self.bias_init, (self.features,), self.param_dtype)
+            if self.use_bias else None)
+    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    n, h, w, cin = x.shape
+    border = size // 2
+    implementation = _resolve_stride_1(self.implementation, size, self.features, h * w)
+    chunk = max(1, -(-KERNEL_GRAD_POSITIONS // (h * w)))
+    if implementation == 'matmul':
+      patches = _windows(_pad(x, border), size, 1, h, w) if size > 1 else x
+      y = jnp.dot(patches, kernel.reshape(size * size * cin, self.features),
+                  precision=self.precision)
+    elif implementation == 'chunked' and chunk < n:
+      y = _xla_conv_chunked(x, kernel, border, self.precision, chunk)
+    else:
+      y = _xla_conv(x, kernel, border, self.precision)
+    return y if bias is None else y + bias
+
+
 def maybe_spectral_norm(layer: nn.Module, spectral_norm: bool, x: jax.Array,
                         train: bool) -> jax.Array:
   """Applies `layer`, spectrally normalised if asked (Miyato et al., 2018).
@@ -219,18 +335,20 @@ class SelfAttention(nn.Module):
     spectral_norm: spectrally normalise the four convolutions.
     kernel_init: initializer of the convolutions.
     dtype: the computation dtype; the softmax is always float32.
+    conv_implementation: the 1x1 convolutions' (layers.Conv's).
   """
   spectral_norm: bool = False
   kernel_init: nn.initializers.Initializer = nn.linear.default_kernel_init
   dtype: Any = None
+  conv_implementation: Implementation = 'auto'
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     batch, height, width, channels = x.shape
 
     def conv(features: int, name: str, inputs: jax.Array) -> jax.Array:
-      layer = nn.Conv(features, (1, 1), use_bias=False, kernel_init=self.kernel_init,
-                      dtype=self.dtype, name=name)
+      layer = Conv(features, 1, use_bias=False, kernel_init=self.kernel_init, dtype=self.dtype,
+                   implementation=self.conv_implementation, name=name)
       return maybe_spectral_norm(layer, self.spectral_norm, inputs, train)
 
     def pool(inputs: jax.Array) -> jax.Array:

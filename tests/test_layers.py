@@ -1,5 +1,7 @@
 """Tests of gan_jax.layers: the convolutions against direct loops over their definitions, the
 ResNet families' layers against nn.BatchNorm and numpy."""
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -253,3 +255,126 @@ def test_projection_head_adds_the_inner_product_of_class_embedding_and_features(
   np.testing.assert_allclose(unconditional, linear, rtol=1e-5, atol=1e-5)
   with pytest.raises(ValueError, match='labels'):
     head.apply({'params': params}, h)
+
+
+# (batch, height, width, cin, cout), use_bias: odd sides, one and many channels, > 16 outputs
+# (on CPU 'auto' runs (5, 3, 6, 5, 20) with its kernel gradient in chunks of 2, 2 and 1
+# examples, and (4, 2, 2, 6, 17) as a matmul)
+CONV_CASES = [((1, 1, 1, 1, 1), True), ((3, 5, 7, 3, 4), False), ((5, 3, 6, 5, 20), True),
+              ((4, 2, 2, 6, 17), False)]
+
+
+def _conv_grads(module, variables, x, cotangent):
+  loss = lambda v, x: jnp.sum(module.apply(v, x) * cotangent)
+  return jax.jit(jax.grad(loss, argnums=(0, 1)))(variables, x)
+
+
+@pytest.mark.parametrize('size', [1, 3, 5])
+@pytest.mark.parametrize('shape,use_bias', CONV_CASES)
+def test_conv_equals_nn_conv_with_its_parameters_and_gradients(shape, use_bias, size,
+                                                               monkeypatch):
+  monkeypatch.setattr(layers, 'KERNEL_GRAD_POSITIONS', 36)  # chunks of 2 examples of 3x6
+  n, h, w, cin, cout = shape
+  x, cotangent = _random((n, h, w, cin), 0), _random((n, h, w, cout), 1)
+  reference = nn.Conv(cout, (size, size), padding='SAME', use_bias=use_bias)
+  variables = reference.init(jax.random.key(0), x)
+  variables = jax.tree.map(lambda v: _random(v.shape, 2), variables)  # a nonzero bias too
+  expected, expected_grads = reference.apply(variables, x), _conv_grads(reference, variables,
+                                                                        x, cotangent)
+  for implementation in IMPLEMENTATIONS:
+    module = layers.Conv(cout, size, use_bias=use_bias, implementation=implementation)
+    assert (jax.tree.map(np.shape, module.init(jax.random.key(0), x))
+            == jax.tree.map(np.shape, variables))
+    np.testing.assert_allclose(module.apply(variables, x), expected, rtol=1e-5, atol=1e-5,
+                               err_msg=implementation)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4,
+                                                         err_msg=implementation),
+                 _conv_grads(module, variables, x, cotangent), expected_grads)
+
+
+def test_conv_second_order_gradients_equal_nn_convs(monkeypatch):
+  # An R1-style penalty: the gradient of |d out / d x|^2 with respect to the kernel.
+  monkeypatch.setattr(layers, 'KERNEL_GRAD_POSITIONS', 4)
+  x = _random((3, 4, 5, 2), 0)
+  variables = nn.Conv(20, (3, 3)).init(jax.random.key(0), x)
+
+  def penalty_grad(module):
+    def penalty(v):
+      input_grad = jax.grad(lambda x: jnp.sum(module.apply(v, x) ** 2))(x)
+      return jnp.sum(input_grad ** 2)
+    return jax.jit(jax.grad(penalty))(variables)
+
+  expected = penalty_grad(nn.Conv(20, (3, 3), padding='SAME'))
+  for implementation in IMPLEMENTATIONS:
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3),
+                 penalty_grad(layers.Conv(20, 3, implementation=implementation)), expected)
+
+
+@pytest.mark.parametrize('implementation', IMPLEMENTATIONS)
+def test_spectral_norm_of_conv_equals_spectral_norm_of_nn_conv(implementation):
+  x, cotangent = _random((2, 6, 5, 4), 0), _random((2, 6, 5, 24), 1)
+
+  class Wrapped(nn.Module):
+    conv: Any
+
+    @nn.compact
+    def __call__(self, x, train=True):
+      return layers.maybe_spectral_norm(self.conv(), True, x, train)
+
+  reference = Wrapped(lambda: nn.Conv(24, (3, 3), padding='SAME'))
+  module = Wrapped(lambda: layers.Conv(24, (3, 3), implementation=implementation))
+  variables = reference.init(jax.random.key(0), x, train=False)
+  assert (jax.tree.map(np.shape, module.init(jax.random.key(0), x, train=False))
+          == jax.tree.map(np.shape, variables))
+  assert 'Conv_0/kernel/sigma' in variables['batch_stats']['SpectralNorm_0']
+  for train in (False, True):  # the power iteration's state advances when training
+    y, stats = module.apply(variables, x, train=train, mutable=['batch_stats'])
+    expected, expected_stats = reference.apply(variables, x, train=train, mutable=['batch_stats'])
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                 stats, expected_stats)
+
+  def grads(wrapped):
+    loss = lambda p, x: jnp.sum(wrapped.apply({**variables, 'params': p}, x,
+                                              mutable=['batch_stats'])[0] * cotangent)
+    return jax.grad(loss, argnums=(0, 1))(variables['params'], x)
+
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4),
+               grads(module), grads(reference))
+
+
+def test_conv_auto_on_cpu_by_kernel_size_width_and_map_size():
+  def primitives(features, size, side, batch=4):
+    x = jnp.ones((batch, side, side, 8))
+    module = layers.Conv(features, size)
+    variables = module.init(jax.random.key(0), x)
+    loss = lambda v: jnp.sum(module.apply(v, x))
+    return {equation.primitive.name for equation in jax.make_jaxpr(loss)(variables).eqns}
+
+  assert jax.default_backend() == 'cpu'
+  assert 'conv_general_dilated' not in primitives(32, 1, 8)  # 1x1: a dot
+  assert 'conv_general_dilated' not in primitives(32, 3, 4)  # 4x4 maps: patches and a dot
+  assert 'conv_general_dilated' in primitives(8, 3, 32)  # narrow: XLA's, XLA's gradients
+  assert 'custom_vjp_call' not in primitives(8, 3, 32)
+  assert 'custom_vjp_call' in primitives(32, 3, 32)  # kernel gradient in chunks
+  assert 'custom_vjp_call' not in primitives(32, 3, 32, batch=2)  # one chunk: XLA's own
+
+
+@pytest.mark.parametrize('implementation', IMPLEMENTATIONS)
+def test_conv_mixed_precision(implementation, monkeypatch):
+  monkeypatch.setattr(layers, 'KERNEL_GRAD_POSITIONS', 4)
+  x = jnp.ones((3, 4, 4, 3))
+  module = layers.Conv(20, 3, dtype=jnp.bfloat16, implementation=implementation)
+  variables = module.init(jax.random.key(0), x)
+  assert variables['params']['kernel'].dtype == jnp.float32
+  assert module.apply(variables, x).dtype == jnp.bfloat16
+  grads = jax.grad(lambda v: jnp.sum(module.apply(v, x).astype(jnp.float32)))(variables)
+  assert grads['params']['kernel'].dtype == jnp.float32
+
+
+@pytest.mark.parametrize('kwargs,match', [({'implementation': 'fft'}, 'implementation'),
+                                          ({'kernel_size': 2}, 'odd'),
+                                          ({'kernel_size': (3, 1)}, 'square')])
+def test_conv_rejects_what_it_does_not_compute(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    layers.Conv(2, **kwargs).init(jax.random.key(0), jnp.ones((1, 2, 2, 1)))

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import configs, models
+from gan_jax import configs, layers, models
 from gan_jax.errors import UserError
 from gan_jax.models import resnet
 
@@ -204,6 +204,51 @@ def test_mixed_precision_keeps_float32_parameters_and_outputs():
   logits = jax.eval_shape(lambda v, x: discriminator.apply(v, x, labels, train=False), d_vars,
                           images)
   assert images.dtype == logits.dtype == jnp.float32
+
+
+@pytest.mark.parametrize('name', ['resnet', 'biggan'])
+def test_conv_implementation_changes_neither_parameters_nor_function(name, monkeypatch):
+  # Chunks of one example at 8x8 and 16x16, where 'auto' chunks the kernel gradient on CPU.
+  monkeypatch.setattr(layers, 'KERNEL_GRAD_POSITIONS', 64)
+  z, labels = jax.random.normal(jax.random.key(1), (2, 6)), jnp.array([0, 2])
+
+  def build(implementation):
+    config = _config(name=name, width=24, latent_dim=6, attention_resolution=8,
+                     conv_implementation=implementation)
+    generator, discriminator = models.MODELS[name](config, (16, 16, 3), 3)
+    assert generator.conv_implementation == discriminator.conv_implementation == implementation
+    return generator, discriminator
+
+  def init(implementation):
+    generator, discriminator = build(implementation)
+    return (lambda: generator.init(jax.random.key(0), z, labels, train=False),
+            lambda: discriminator.init(jax.random.key(0), jnp.zeros((2, 16, 16, 3)), labels,
+                                       train=False))
+
+  shapes = jax.tree.map(np.shape, [jax.eval_shape(f) for f in init('xla')])
+  for implementation in ('matmul', 'auto'):
+    assert jax.tree.map(np.shape, [jax.eval_shape(f) for f in init(implementation)]) == shapes
+  g_vars, d_vars = (jax.jit(f)() for f in init('xla'))
+
+  def run(implementation):
+    generator, discriminator = build(implementation)
+
+    def loss(g_params, d_params):
+      images, _ = generator.apply({**g_vars, 'params': g_params}, z, labels,
+                                  mutable=['batch_stats'])
+      logits, _ = discriminator.apply({**d_vars, 'params': d_params}, images, labels,
+                                      mutable=['batch_stats'])
+      return jnp.sum(logits * jnp.array([1.0, -2.0]))
+
+    return jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(g_vars['params'], d_vars['params'])
+
+  # 'auto' on CPU: 1x1 convolutions as matmuls, 3x3 ones as XLA's with chunked kernel
+  # gradients; tests/test_layers.py checks each layer's implementations one by one.
+  expected, expected_grads = run('xla')
+  value, grads = run('auto')
+  np.testing.assert_allclose(value, expected, rtol=1e-4)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4),
+               grads, expected_grads)
 
 
 @pytest.mark.parametrize('shape,model,match', [

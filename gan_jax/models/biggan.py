@@ -46,6 +46,7 @@ class BigGANGenerator(nn.Module):
   shared_embedding_dim: int = 128  # the paper's
   batch_norm_axis: str | None = None  # 'data' for statistics over all devices
   dtype: Any = None
+  conv_implementation: layers.Implementation = 'auto'  # layers.Conv's
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array | None = None,
@@ -67,13 +68,15 @@ class BigGANGenerator(nn.Module):
     for features, condition in zip(block_features, conditions):
       x = resnet.GBlock(features, spectral_norm=True, batch_norm_axis=self.batch_norm_axis,
                         conv_init=_orthogonal_init, kernel_init=_orthogonal_init,
-                        dtype=self.dtype)(x, condition=condition, train=train)
+                        dtype=self.dtype, conv_implementation=self.conv_implementation)(
+                            x, condition=condition, train=train)
       if x.shape[1] == self.attention_resolution:
-        x = layers.SelfAttention(True, _orthogonal_init, self.dtype)(x, train)
+        x = layers.SelfAttention(True, _orthogonal_init, self.dtype,
+                                 self.conv_implementation)(x, train)
     x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
                              axis_name=self.batch_norm_axis if train else None)(x))
-    conv = nn.Conv(channels, (3, 3), padding='SAME', kernel_init=_orthogonal_init,
-                   dtype=self.dtype)
+    conv = layers.Conv(channels, 3, kernel_init=_orthogonal_init, dtype=self.dtype,
+                       implementation=self.conv_implementation)
     return jnp.tanh(layers.maybe_spectral_norm(conv, True, x, train).astype(jnp.float32))
 
 
@@ -87,10 +90,10 @@ def build(config: ml_collections.ConfigDict, data_shape: tuple[int, int, int],
   generator = BigGANGenerator(data_shape, model.width, model.width_growth, num_classes,
                               model.attention_resolution,
                               batch_norm_axis='data' if model.sync_batch_norm else None,
-                              dtype=dtype)
+                              dtype=dtype, conv_implementation=model.conv_implementation)
   discriminator = resnet.ResNetDiscriminator(
       model.d_width or model.width, model.width_growth, model.d_blocks_without_downsampling,
       num_classes, spectral_norm=True, wide=True,
       attention_resolution=model.attention_resolution, conv_init=_orthogonal_init,
-      kernel_init=_orthogonal_init, dtype=dtype)
+      kernel_init=_orthogonal_init, dtype=dtype, conv_implementation=model.conv_implementation)
   return generator, discriminator

@@ -93,9 +93,12 @@ def _downsample(x: jax.Array) -> jax.Array:
 
 
 def _conv(x: jax.Array, features: int, size: int, kernel_init: Initializer,
-          spectral_norm: bool, train: bool, dtype: Any) -> jax.Array:
-  """A size x size, stride-1, 'same' convolution with a bias, spectrally normalised if asked."""
-  conv = nn.Conv(features, (size, size), padding='SAME', kernel_init=kernel_init, dtype=dtype)
+          spectral_norm: bool, train: bool, dtype: Any,
+          implementation: layers.Implementation = 'auto') -> jax.Array:
+  """A size x size, stride-1, 'same' convolution with a bias, spectrally normalised if asked
+  (layers.Conv: nn.Conv's parameters, run as `implementation`)."""
+  conv = layers.Conv(features, size, kernel_init=kernel_init, dtype=dtype,
+                     implementation=implementation)
   return layers.maybe_spectral_norm(conv, spectral_norm, x, train)
 
 
@@ -114,6 +117,7 @@ class GBlock(nn.Module):
   conv_init: Initializer = _residual_init  # the residual branch's 3x3 convolutions
   kernel_init: Initializer = _xavier_init  # the shortcut and the batch norms' linear maps
   dtype: Any = None
+  conv_implementation: layers.Implementation = 'auto'
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None,
@@ -122,7 +126,8 @@ class GBlock(nn.Module):
                              axis_name=self.batch_norm_axis, kernel_init=self.kernel_init,
                              dtype=self.dtype)
     conv = functools.partial(_conv, features=self.features, spectral_norm=self.spectral_norm,
-                             train=train, dtype=self.dtype)
+                             train=train, dtype=self.dtype,
+                             implementation=self.conv_implementation)
     h = nn.relu(norm()(x, labels, condition, train))
     h = conv(_upsample(h), size=3, kernel_init=self.conv_init)
     h = nn.relu(norm()(h, labels, condition, train))
@@ -147,11 +152,12 @@ class DBlock(nn.Module):
   conv_init: Initializer = _residual_init  # the residual branch's 3x3 convolutions
   kernel_init: Initializer = _xavier_init  # the shortcut's 1x1 convolution
   dtype: Any = None
+  conv_implementation: layers.Implementation = 'auto'
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     conv = functools.partial(_conv, spectral_norm=self.spectral_norm, train=train,
-                             dtype=self.dtype)
+                             dtype=self.dtype, implementation=self.conv_implementation)
     hidden = self.features if self.wide or self.first else x.shape[-1]
     h = conv(x if self.first else nn.relu(x), hidden, 3, self.conv_init)
     h = conv(nn.relu(h), self.features, 3, self.conv_init)
@@ -179,6 +185,7 @@ class ResNetGenerator(nn.Module):
   attention_resolution: int = 0
   batch_norm_axis: str | None = None  # 'data' for statistics over all devices
   dtype: Any = None
+  conv_implementation: layers.Implementation = 'auto'  # layers.Conv's
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array | None = None,
@@ -190,12 +197,14 @@ class ResNetGenerator(nn.Module):
     x = x.reshape((z.shape[0], 4, 4, base))
     for features in block_features:
       x = GBlock(features, self.num_classes, batch_norm_axis=self.batch_norm_axis,
-                 dtype=self.dtype)(x, labels, train=train)
+                 dtype=self.dtype, conv_implementation=self.conv_implementation)(
+                     x, labels, train=train)
       if x.shape[1] == self.attention_resolution:
-        x = layers.SelfAttention(kernel_init=_xavier_init, dtype=self.dtype)(x, train)
+        x = layers.SelfAttention(kernel_init=_xavier_init, dtype=self.dtype,
+                                 conv_implementation=self.conv_implementation)(x, train)
     x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
                              axis_name=self.batch_norm_axis if train else None)(x))
-    x = _conv(x, channels, 3, _xavier_init, False, train, self.dtype)
+    x = _conv(x, channels, 3, _xavier_init, False, train, self.dtype, self.conv_implementation)
     return jnp.tanh(x.astype(jnp.float32))
 
 
@@ -220,6 +229,7 @@ class ResNetDiscriminator(nn.Module):
   conv_init: Initializer = _residual_init  # the residual branches' 3x3 convolutions
   kernel_init: Initializer = _xavier_init  # every other weight
   dtype: Any = None
+  conv_implementation: layers.Implementation = 'auto'  # layers.Conv's
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None,
@@ -230,9 +240,11 @@ class ResNetDiscriminator(nn.Module):
     for i, (features, downsample) in enumerate(layout):
       x = DBlock(features, downsample, first=i == 0, wide=self.wide,
                  spectral_norm=self.spectral_norm, conv_init=self.conv_init,
-                 kernel_init=self.kernel_init, dtype=self.dtype)(x, train)
+                 kernel_init=self.kernel_init, dtype=self.dtype,
+                 conv_implementation=self.conv_implementation)(x, train)
       if downsample and x.shape[1] == self.attention_resolution:
-        x = layers.SelfAttention(self.spectral_norm, self.kernel_init, self.dtype)(x, train)
+        x = layers.SelfAttention(self.spectral_norm, self.kernel_init, self.dtype,
+                                 self.conv_implementation)(x, train)
     h = jnp.sum(nn.relu(x), axis=(1, 2))
     return layers.ProjectionHead(self.num_classes, self.spectral_norm, self.kernel_init,
                                  self.dtype)(h, labels, train)
@@ -246,10 +258,12 @@ def build(config: ml_collections.ConfigDict, data_shape: tuple[int, int, int],
   dtype = jnp.dtype(model.compute_dtype)
   generator = ResNetGenerator(data_shape, model.width, model.width_growth, num_classes,
                               model.attention_resolution,
-                              'data' if model.sync_batch_norm else None, dtype)
+                              'data' if model.sync_batch_norm else None, dtype,
+                              model.conv_implementation)
   discriminator = ResNetDiscriminator(model.d_width or model.width, model.width_growth,
                                       model.d_blocks_without_downsampling, num_classes,
                                       model.spectral_norm,
                                       attention_resolution=model.attention_resolution,
-                                      dtype=dtype)
+                                      dtype=dtype,
+                                      conv_implementation=model.conv_implementation)
   return generator, discriminator
