@@ -22,7 +22,10 @@ def import_graph(package: pathlib.Path = PACKAGE) -> dict[str, set[str]]:
       elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
         # `from gan_jax import configs` names a module; `from gan_jax.errors import X` does not.
         imported |= {node.module} | {f'{node.module}.{alias.name}' for alias in node.names}
-    graph[name] = {other for other in imported & modules.keys() if other != name}
+    # A module's parent packages are initialised before it in any case: importing a sibling
+    # through them (`from gan_jax.models import resnet`) is no edge back to them.
+    graph[name] = {other for other in imported & modules.keys()
+                   if other != name and not name.startswith(other + '.')}
   return graph
 
 

@@ -4,8 +4,9 @@ With 6,000 training images the discriminator memorises them and FID climbs while
 goes on; DiffAugment ('color,translation,cutout' on real and fake alike) keeps D from it.
 Both runs are experiments/sngan.py:cpu (hinge, spectral norm, EMA of G) for a fixed number
 of steps, so a busy machine changes their time, not their result; FID on 10,000 samples
-every 4,000 steps. `:cpu` makes 16,000 steps each (~100 epochs of the 6,000 images), about
-20 minutes in all on 2 idle cores, one run after the other.
+every 4,000 steps. `:cpu` makes 16,000 steps each (85 epochs of the 6,000 images), about
+20 minutes in all on 2 idle cores, one run after the other; the full sweep trains the
+paper-scale experiments/sngan.py for 100,000 steps (1,000+ epochs), 3 seeds each.
 
 python -m launch.sweep --sweep launch/sweeps/diffaugment_small_data.py:cpu --target local
 python -m launch.summary runs/sweeps/diffaugment_small_data_cpu
@@ -16,6 +17,10 @@ POLICIES = hyper.sweep('diffaugment', ['', 'color,translation,cutout'])
 
 
 def get_sweep(arg=None):
+  if arg is None:
+    fixed = {'data.num_examples': 6000, 'num_steps': 100_000, 'eval_every': 10_000,
+             'eval_num_samples': 10_000}
+    return 'experiments/sngan.py', hyper.product([fixed], POLICIES, hyper.sweep('seed', range(3)))
   if arg == 'cpu':
     fixed = {'data.num_examples': 6000, 'train_minutes': 0.0, 'num_steps': 16_000,
              'eval_every': 4000, 'eval_num_samples': 10_000}
