@@ -16,6 +16,7 @@ from absl import app
 from absl import flags
 import flax.linen as nn
 import jax
+import ml_collections
 import numpy as np
 
 from gan_jax import checkpoints, cli, models, paths
@@ -60,7 +61,8 @@ def generate_samples(generator: nn.Module, state: GANState, latents: jax.Array,
   return samples
 
 
-def sample_labels(config, num_samples: int, label: int | None = None) -> np.ndarray | None:
+def sample_labels(config: ml_collections.ConfigDict, num_samples: int,
+                  label: int | None = None) -> np.ndarray | None:
   """The classes to ask a conditional model of `config` for: all `label`, or spread evenly;
   None for an unconditional one. Raises UserError for a label the model does not know."""
   num_classes = models.num_classes(config)
