@@ -6,15 +6,19 @@ float32 NHWC in [0, 1] throughout (as `gan_jax.sample` writes them); 2-D toy dat
 points [N, 2] in data coordinates. experiments/analyze_checkpoint.ipynb shows them all.
 """
 import dataclasses
+import functools
 import math
 from typing import Any, Iterable, Mapping, Sequence
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from gan_jax import checkpoints, input_pipeline, models, paths, sample as sample_lib, writers
 from gan_jax.errors import UserError
+from gan_jax.state import generator_variables
 
 @dataclasses.dataclass(frozen=True)
 class Analysis:
@@ -54,6 +58,35 @@ class Analysis:
   def sample(self, num: int, seed: int = 0, label: int | None = None) -> np.ndarray:
     """`num` samples from the latents of `seed`: the same as `gan_jax.sample --seed`."""
     return sample_lib.sample(self.loaded, num, seed, label=label)
+
+
+  def _check_style_based(self) -> None:
+    if self.config.model.name != 'stylegan2':
+      raise UserError(f'W and its styles belong to StyleGAN2 generators; this workdir has a '
+                      f'{self.config.model.name} generator.')
+
+  def ws(self, z: np.ndarray, truncation_psi: float = 1.0) -> np.ndarray:
+    """A StyleGAN2's ws [N, num_ws, w_dim] of latents [N, latent_dim] (its EMA's mapping)."""
+    self._check_style_based()
+    return np.asarray(_map(self.loaded.generator, generator_variables(self.loaded.state),
+                           jnp.asarray(z), truncation_psi))
+
+  def synthesize(self, ws: np.ndarray) -> np.ndarray:
+    """A StyleGAN2's images in [0, 1] of ws [N, num_ws, w_dim], with the noise of sampling."""
+    self._check_style_based()
+    images = _synthesize(self.loaded.generator, generator_variables(self.loaded.state),
+                         jnp.asarray(ws))
+    return np.clip((np.asarray(images) + 1.0) / 2.0, 0.0, 1.0)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _map(generator: nn.Module, variables: Any, z: jax.Array, truncation_psi: float) -> jax.Array:
+  return generator.apply(variables, z, train=False, truncation_psi=truncation_psi, method='map')
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _synthesize(generator: nn.Module, variables: Any, ws: jax.Array) -> jax.Array:
+  return generator.apply(variables, ws, method='synthesize', rngs={'noise': jax.random.PRNGKey(0)})
 
 
 def load(workdir: str, step: int | None = None) -> Analysis:
@@ -116,6 +149,37 @@ def interpolation_strip(analysis: Analysis, z0: np.ndarray, z1: np.ndarray, num:
                      'analysis.generate(interpolate(...)) as a path instead.')
   return tile_rows(np.stack([analysis.generate(interpolate(z0, z1, num, method))
                              for method in methods]))
+
+
+def style_mixing_grid(analysis: Analysis, coarse_z: np.ndarray, fine_z: np.ndarray,
+                      cutoff: int) -> np.ndarray:
+  """StyleGAN's style-mixing figure as uint8 [H', W', C]: the top row is G(fine_z), the left
+  column G(coarse_z), and inside, row i and column j mix coarse_z[i]'s styles in the layers
+  before `cutoff` (the low resolutions: shape, pose) with fine_z[j]'s after it (texture,
+  shading). The corner is white.
+  """
+  coarse, fine = analysis.ws(coarse_z), analysis.ws(fine_z)
+  num_ws = coarse.shape[1]
+  if not 0 < cutoff < num_ws:
+    raise ValueError(f'cutoff must be in [1, {num_ws - 1}] (layers take {num_ws} styles), '
+                     f'got {cutoff}.')
+  rows, cols = len(coarse), len(fine)
+  mixed = np.concatenate([np.repeat(coarse[:, None, :cutoff], cols, axis=1),
+                          np.repeat(fine[None, :, cutoff:], rows, axis=0)], axis=2)
+  inside = analysis.synthesize(mixed.reshape((rows * cols,) + coarse.shape[1:]))
+  inside = inside.reshape((rows, cols) + inside.shape[1:])
+  top = analysis.synthesize(fine)
+  top = np.concatenate([np.ones_like(top[:1]), top])[None]
+  left = analysis.synthesize(coarse)[:, None]
+  return tile_rows(np.concatenate([top, np.concatenate([left, inside], axis=1)]))
+
+
+def w_interpolation_strip(analysis: Analysis, z0: np.ndarray, z1: np.ndarray,
+                          num: int = 8) -> np.ndarray:
+  """One row of `num` images from G(z0) to G(z1) along the straight line in W (StyleGAN's
+  perceptual path length measures this path's smoothness): uint8 [H', W', C]."""
+  ends = analysis.ws(np.stack([z0, z1]))
+  return tile_rows(analysis.synthesize(interpolate(ends[0], ends[1], num))[None])
 
 
 def training_images(config: ml_collections.ConfigDict, split: str = 'train') -> np.ndarray:

@@ -17,7 +17,7 @@ import ml_collections
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from ml_collections import config_flags
 
-from gan_jax import cli, configs, input_pipeline, models, train_step
+from gan_jax import cli, configs, growth, input_pipeline, models, train_step
 from gan_jax.state import create_optimizers, init_state
 
 FLAGS = flags.FLAGS
@@ -71,8 +71,10 @@ def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, sy
         lambda rows: jax.make_array_from_process_local_data(data_sharding, rows), next(iterator))
 
   start = time.perf_counter()
-  step = train_step.make_train_step(config, mesh, generator, discriminator, g_tx,
-                                    d_tx).lower(state, batch).compile()
+  # A growing model's step at its last stage, the data's resolution.
+  stage = growth.stages(config, data_shape[0])[-1]
+  step = train_step.make_train_step(config, mesh, generator, discriminator, g_tx, d_tx,
+                                    stage=stage).lower(state, batch).compile()
   compile_seconds = time.perf_counter() - start
   for _ in range(warmup):
     state, _ = step(state, next_batch())

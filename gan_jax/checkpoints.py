@@ -41,7 +41,7 @@ RUN_META = {'rollbacks': 0, 'train_seconds': 0.0}
 SHAPE_FIELDS = ('dataset', 'model.name', 'model.conditional', 'model.latent_dim', 'model.width',
                 'model.mlp_layers', 'model.g_batch_norm', 'model.spectral_norm', 'model.d_width',
                 'model.width_growth', 'model.d_blocks_without_downsampling',
-                'model.attention_resolution')
+                'model.attention_resolution', 'model.mapping_layers')
 
 
 def check_workdir(workdir: str) -> None:

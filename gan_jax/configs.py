@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import ml_collections
 
-from gan_jax import augment, input_pipeline, layers, losses, metrics, models, state
+from gan_jax import augment, growth, input_pipeline, layers, losses, metrics, models, state
 from gan_jax.errors import UserError, unknown_name_error
 
 
@@ -59,7 +59,15 @@ def default() -> ml_collections.ConfigDict:
       # The same function and parameters either way.
       conv_implementation='auto',
       compute_dtype='float32',  # or 'bfloat16': mixed precision, float32 parameters
+      mbstd_group_size=4,  # progan, stylegan2: examples per minibatch-stddev group in D
+      # stylegan2: layers of the mapping network z -> w, and the share of training batches
+      # that mix two latents' styles.
+      mapping_layers=8,
+      style_mixing=0.9,
   ))
+  # progan (growth.py): real images shown to D while a stage fades its new blocks in, and
+  # then while it trains stably (the first stage only trains stably).
+  config.growth = ml_collections.ConfigDict(dict(fade_images=600_000, stable_images=600_000))
   config.loss = 'non_saturating'  # one of losses.LOSSES
   config.gradient_penalty = 0.0  # lambda of the WGAN-GP penalty; 0 turns it off
   # Penalties on D's gradient at real data (0 turns each off): R1's gamma (Mescheder et al.,
@@ -68,6 +76,13 @@ def default() -> ml_collections.ConfigDict:
   config.r1_gamma = 0.0
   config.r1_every = 1
   config.dragan_penalty = 0.0
+  # epsilon of ProGAN's drift penalty epsilon * E[D(x)^2] on real logits (0.001), which keeps
+  # a Wasserstein critic's outputs near 0.
+  config.drift_penalty = 0.0
+  # StyleGAN2's path-length regularisation of G: its weight (2.0), computed every pl_every
+  # generator steps only and weighted as many times.
+  config.pl_weight = 0.0
+  config.pl_every = 4
   # DiffAugment (Zhao et al., 2020) of everything D sees: '' or a comma-separated policy of
   # augment.POLICIES, e.g. 'color,translation,cutout'.
   config.diffaugment = ''
@@ -166,10 +181,15 @@ RESNET_CPU = {'model.width': 32, 'model.d_width': 32, 'batch_size': 32, 'n_criti
 
 
 def _smoke_preset(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """A tiny, 2-step version of any experiment, for tests."""
-  return {'num_steps': 2, 'batch_size': 8, 'model.width': 8, 'model.d_width': 0,
-          'model.latent_dim': 8,
-          'log_every': 1, 'sample_every': 2, 'checkpoint_every': 2, 'num_grid_samples': 4}
+  """A tiny, 2-step version of any experiment, for tests; a growing model grows once."""
+  preset = {'num_steps': 2, 'batch_size': 8, 'model.width': 8, 'model.d_width': 0,
+            'model.latent_dim': 8,
+            'log_every': 1, 'sample_every': 2, 'checkpoint_every': 2, 'num_grid_samples': 4}
+  if config.data.image_size > 16:  # the ResNets and ProGAN: one block less, a faster compile
+    preset['data.image_size'] = 16
+  if growth.is_growing(config):  # one step at 4x4, then 8x8 fading in
+    preset.update({'growth.stable_images': 8 * config.n_critic, 'growth.fade_images': 8})
+  return preset
 
 
 def apply_preset(config: ml_collections.ConfigDict, arg: str | None,
@@ -214,21 +234,24 @@ _TYPES = {
 
 # (fields, check, what the check requires), for values already of the right type.
 _BOUNDS = (
-    (('batch_size', 'num_steps', 'n_critic', 'r1_every', 'log_every', 'sample_every', 'checkpoint_every',
-      'keep_checkpoints', 'num_grid_samples', 'model.latent_dim', 'model.width',
+    (('batch_size', 'num_steps', 'n_critic', 'r1_every', 'pl_every', 'log_every', 'sample_every',
+      'checkpoint_every', 'keep_checkpoints', 'num_grid_samples', 'model.latent_dim', 'model.width',
       'g_optimizer.learning_rate', 'd_optimizer.learning_rate'), lambda v: v > 0, 'positive'),
-    (('gradient_penalty', 'r1_gamma', 'dragan_penalty', 'orthogonal_reg', 'data.num_examples',
+    (('gradient_penalty', 'r1_gamma', 'dragan_penalty', 'drift_penalty', 'pl_weight',
+      'orthogonal_reg', 'model.mapping_layers',
+      'data.num_examples', 'growth.fade_images', 'growth.stable_images',
       'model.mlp_layers', 'data.num_threads', 'data.prefetch',
       'data.image_size', 'eval_every', 'g_ema_start', 'train_minutes',
       'checkpoint_every_minutes', 'max_rollbacks'), lambda v: v >= 0, '>= 0'),
     (('g_ema_decay',), lambda v: 0 <= v < 1, 'in [0, 1)'),
+    (('model.style_mixing',), lambda v: 0 <= v <= 1, 'in [0, 1]'),
     (('rollback_lr_factor',), lambda v: 0 < v <= 1, 'in (0, 1]'),
     # grain's shuffle takes 32-bit seeds.
     (('seed',), lambda v: 0 <= v < 2**32, 'in [0, 2**32)'),
     # Adam's bias correction divides by 1 - b**t.
     (('g_optimizer.b1', 'g_optimizer.b2', 'd_optimizer.b1', 'd_optimizer.b2'),
      lambda v: 0 <= v < 1, 'in [0, 1)'),
-    (('model.width_growth',), lambda v: v > 0, 'positive'),
+    (('model.width_growth', 'model.mbstd_group_size'), lambda v: v > 0, 'positive'),
     (('model.d_width', 'model.d_blocks_without_downsampling', 'model.attention_resolution'),
      lambda v: v >= 0, '>= 0'),
 )
@@ -299,6 +322,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   if config.batch_size % num_devices:
     raise UserError(f'config.batch_size={config.batch_size} does not divide over {num_devices} '
                     f'devices; use a multiple of {num_devices}.')
+  per_device = config.batch_size // num_devices
+  group = min(config.model.mbstd_group_size, per_device)
+  if config.model.name in ('progan', 'stylegan2') and per_device % group:
+    raise UserError(f'config.model.mbstd_group_size={config.model.mbstd_group_size} must divide '
+                    f'the batch on each device ({per_device}): D groups real and fake examples '
+                    'apart only then. Pick a divisor of it.')
   if config.data.image_size and input_pipeline.DATASETS[config.dataset].kind != 'image':
     raise UserError(f'config.data.image_size resizes images, but dataset {config.dataset!r} '
                     'holds points; set it to 0.')

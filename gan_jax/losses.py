@@ -119,6 +119,30 @@ def dragan_perturbation(key: jax.Array, real: jax.Array) -> jax.Array:
   return real + 0.5 * jnp.std(real) * noise
 
 
+def drift_penalty(real_logits: jax.Array) -> jax.Array:
+  """ProGAN's drift penalty E[D(x)^2] on real logits (Karras et al., 2018): a Wasserstein
+  critic's loss is blind to a constant added to every output; this keeps them near 0.
+  Multiply by epsilon (0.001) in D's loss."""
+  return jnp.mean(jnp.square(real_logits))
+
+
+def path_lengths(synthesize: Callable[[jax.Array], jax.Array], ws: jax.Array,
+                 key: jax.Array) -> jax.Array:
+  """StyleGAN2's path lengths ||J_w^T y|| per example (Karras et al., 2020).
+
+  J_w is the Jacobian of the images `synthesize(ws)` [B, H, W, C] with respect to ws
+  [B, num_ws, w_dim], y random images N(0, 1) / sqrt(H * W); the squared norms are averaged
+  over the num_ws layers. The path-length regulariser penalises their spread around a
+  running mean, so that a fixed step in W changes the image by a fixed amount wherever it
+  is taken.
+  """
+  images, vjp = jax.vjp(synthesize, ws)
+  y = jax.random.normal(key, images.shape, images.dtype) / jnp.sqrt(
+      images.shape[1] * images.shape[2])
+  grads, = vjp(y)
+  return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
+
+
 def r1_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array) -> jax.Array:
   """R1 penalty E ||grad_x D(x)||^2 on real data.
 

@@ -8,9 +8,11 @@ coordinates. The latents come from `--seed`, so the same seed gives the same sam
 A conditional model's samples spread evenly over its classes, in blocks (the first
 N / K of class 0, then class 1, ...), unless `--label` asks for one class.
 `--truncation T` draws Gaussian latents inside [-T, T] only (BigGAN's truncation trick:
-fidelity for variety).
+fidelity for variety); `--truncation_psi P` pulls a StyleGAN2's w towards its average,
+w_avg + P (w - w_avg) (the truncation trick in W).
 """
 import os
+from typing import Any
 
 from absl import app
 from absl import flags
@@ -46,15 +48,16 @@ def grid_columns(num_classes: int, count: int) -> int | None:
 
 def generate_samples(generator: nn.Module, state: GANState, latents: jax.Array,
                      labels: np.ndarray | None = None, batch_size: int = 500,
-                     ema: bool = True) -> np.ndarray:
+                     ema: bool = True, **options: Any) -> np.ndarray:
   """G(latents, labels), `batch_size` at a time: images float32 in [0, 1], points as they are.
 
   `labels`: classes for a conditional generator, None for others. `ema`: the generator's EMA
-  when the state keeps one (`state.generate`); False, the raw weights.
+  when the state keeps one (`state.generate`); False, the raw weights. `options`: the
+  generator's sampling keywords (StyleGAN2's truncation_psi).
   """
   samples = np.concatenate([
       np.asarray(_generate(generator, state, latents[i:i + batch_size],
-                           None if labels is None else labels[i:i + batch_size], ema))
+                           None if labels is None else labels[i:i + batch_size], ema, **options))
       for i in range(0, len(latents), batch_size)]).astype(np.float32)
   if samples.ndim == 4:  # tanh images in [-1, 1]
     samples = np.clip((samples + 1.0) / 2.0, 0.0, 1.0)
@@ -77,17 +80,26 @@ def sample_labels(config: ml_collections.ConfigDict, num_samples: int,
 
 
 def sample(loaded: checkpoints.Loaded, num_samples: int, seed: int, batch_size: int = 500,
-           ema: bool = True, label: int | None = None, truncation: float = 0.0) -> np.ndarray:
+           ema: bool = True, label: int | None = None, truncation: float = 0.0,
+           truncation_psi: float = 1.0) -> np.ndarray:
   """Draws `num_samples` examples from a loaded GAN: images in [0, 1], points as they are.
 
   A conditional model's are of the classes `sample_labels(loaded.config, num_samples, label)`;
-  `ema` as in `generate_samples`; `truncation` as `models.sample_latents`.
+  `ema` as in `generate_samples`; `truncation` as `models.sample_latents`; `truncation_psi`
+  as StyleGAN2Generator's.
   """
   config = loaded.config
+  options = {}
+  if truncation_psi != 1.0:
+    if config.model.name != 'stylegan2':
+      raise UserError(f'--truncation_psi truncates in W, a StyleGAN2 generator\'s; this is a '
+                      f'{config.model.name} generator: use --truncation.')
+    options['truncation_psi'] = truncation_psi
   latents = models.sample_latents(jax.random.PRNGKey(seed), (num_samples, config.model.latent_dim),
                                   config.model.latent_prior, truncation)
   labels = sample_labels(config, num_samples, label)
-  return generate_samples(loaded.generator, loaded.state, latents, labels, batch_size, ema)
+  return generate_samples(loaded.generator, loaded.state, latents, labels, batch_size, ema,
+                          **options)
 
 
 FLAGS = flags.FLAGS
@@ -108,6 +120,8 @@ def _define_flags() -> None:
                        'classes, evenly.')
   flags.DEFINE_float('truncation', 0.0, 'Draw Gaussian latents inside [-T, T] only (the '
                      'truncation trick, e.g. 0.5); 0 draws them all.')
+  flags.DEFINE_float('truncation_psi', 1.0, "StyleGAN2: w_avg + psi (w - w_avg), e.g. 0.7; "
+                     '1 leaves w as it is.')
   flags.mark_flag_as_required('workdir')
 
 
@@ -116,7 +130,7 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   loaded = checkpoints.load(FLAGS.workdir, FLAGS.restore_step)
   samples = sample(loaded, FLAGS.num_samples, FLAGS.seed, FLAGS.batch_size, FLAGS.ema,
-                   FLAGS.label, FLAGS.truncation)
+                   FLAGS.label, FLAGS.truncation, FLAGS.truncation_psi)
   output = FLAGS.output or os.path.join(FLAGS.workdir, 'samples.npy')
   paths.write_atomically(output, lambda f: np.save(f, samples))
   print(f'Wrote {samples.shape} {samples.dtype} samples from step {int(loaded.state.step)} '

@@ -5,6 +5,7 @@ factory and the loaders close over them. Everything in `GANState` is an array, s
 checkpointing it is one orbax call and its abstract shape (`jax.eval_shape`) is the
 restore target.
 """
+import functools
 from typing import Any
 
 import flax
@@ -15,6 +16,7 @@ import ml_collections
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from gan_jax import growth
 from gan_jax.errors import unknown_name_error
 
 
@@ -35,6 +37,8 @@ class GANState:
   # (config.g_ema_decay > 0; else empty): what sampling and evaluation use by default.
   g_ema_params: PyTree = flax.struct.field(default_factory=dict)
   g_ema_batch_stats: PyTree = flax.struct.field(default_factory=dict)
+  # A growing model's stage and fade-in alpha in its last step (growth.py; else empty).
+  growth: PyTree = flax.struct.field(default_factory=dict)
 
 
 LR_SCHEDULES = ('constant', 'linear', 'cosine')
@@ -87,7 +91,8 @@ def create_state(config: ml_collections.ConfigDict, generator: nn.Module,
       g_params=g_vars['params'], d_params=d_vars['params'],
       g_opt_state=g_tx.init(g_vars['params']), d_opt_state=d_tx.init(d_vars['params']),
       g_batch_stats=g_batch_stats, d_batch_stats=d_vars.get('batch_stats', {}),
-      g_ema_params=g_vars['params'] if ema else {}, g_ema_batch_stats=g_batch_stats if ema else {})
+      g_ema_params=g_vars['params'] if ema else {}, g_ema_batch_stats=g_batch_stats if ema else {},
+      growth=growth.initial_state(config))
 
 
 def update_ema(state: GANState, decay: float, start_step: int) -> GANState:
@@ -121,15 +126,26 @@ def init_state(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn.Modu
   return create.lower().compile(options)()
 
 
+def generator_variables(state: GANState, ema: bool = True) -> dict[str, PyTree]:
+  """G's variables to sample with: the EMA's if the state keeps one and `ema`, else the raw
+  weights'."""
+  if ema and state.g_ema_params:
+    return {'params': state.g_ema_params, 'batch_stats': state.g_ema_batch_stats}
+  return {'params': state.g_params, 'batch_stats': state.g_batch_stats}
+
+
 def generate(generator: nn.Module, state: GANState, z: jax.Array, labels: jax.Array | None = None,
-             ema: bool = True) -> jax.Array:
+             ema: bool = True, **options: Any) -> jax.Array:
   """Samples G(z, labels) as at test time: batch norm uses its running averages.
 
   `labels`: the classes of a conditional generator (None for others). With `ema` (the
-  default) and an EMA in the state, the averaged generator makes the samples.
+  default) and an EMA in the state, the averaged generator makes the samples. A growing
+  model samples at the resolution it trained at last, upscaled to the data's side.
+  `options` are the generator's own sampling keywords (StyleGAN2's `truncation_psi`); its
+  noise inputs draw from a fixed key, so the same latents give the same images.
   """
-  if ema and state.g_ema_params:
-    variables = {'params': state.g_ema_params, 'batch_stats': state.g_ema_batch_stats}
-  else:
-    variables = {'params': state.g_params, 'batch_stats': state.g_batch_stats}
-  return generator.apply(variables, z, labels, train=False)
+  apply = functools.partial(generator.apply, generator_variables(state, ema), z, labels,
+                            train=False, rngs={'noise': jax.random.PRNGKey(0)}, **options)
+  if state.growth:  # at the stage and alpha of the state's last step
+    return growth.generate_at_stage(apply, state.growth, generator.num_stages)
+  return apply()

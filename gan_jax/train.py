@@ -3,6 +3,7 @@
 The step itself is train_step.py's; this module decides when each thing happens and
 keeps a run's work safe (resume, preemption, divergence).
 """
+import functools
 import math
 import time
 from typing import Any, Callable, Sequence
@@ -15,11 +16,11 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gan_jax import (animate, checkpoints, configs, evaluate, input_pipeline, losses, models,
-                     run_control, sample, toy_plot, writers)
+from gan_jax import (animate, checkpoints, configs, evaluate, growth, input_pipeline, losses,
+                     models, run_control, sample, toy_plot, writers)
 from gan_jax.errors import UserError
 from gan_jax.state import GANState, create_optimizers, generate, init_state
-from gan_jax.train_step import AXIS, lazy_regularization_due, make_train_step
+from gan_jax.train_step import AXIS, lazy_regularizers_due, make_train_step
 
 @jax.jit
 def _param_norms(state: GANState) -> dict[str, jax.Array]:
@@ -143,11 +144,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     checkpoints.write_config(workdir, config)
 
   def make_steps(rollbacks):
-    """The step, and the lazy-regularisation step (`lazy_regularization_due`), each compiled
-    on its first call; each rollback lowers both learning rates."""
+    """`train_steps(stage, regularize)`: the step at a growing model's stage (growth.py; None
+    for others) that computes the lazy regularisers due (`lazy_regularizers_due`), made and
+    compiled on its first use. Each rollback lowers both learning rates."""
     optimizers = create_optimizers(config, config.rollback_lr_factor ** rollbacks)
-    return {regularize: make_train_step(config, mesh, generator, discriminator, *optimizers,
-                                        regularize=regularize) for regularize in (False, True)}
+    return functools.cache(lambda stage, regularize: make_train_step(
+        config, mesh, generator, discriminator, *optimizers, regularize=regularize, stage=stage))
 
   def run_meta():
     return {'rollbacks': rollbacks, 'train_seconds': clock.seconds()}
@@ -184,7 +186,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       step += 1
       batch = jax.tree.map(lambda rows: jax.make_array_from_process_local_data(data_sharding, rows),
                            next(data_iterator))
-      state, metrics = train_steps[lazy_regularization_due(config, step)](state, batch)
+      stage = growth.stage_at(config, step - 1, data_shape[0])
+      if stage and stage != growth.stage_at(config, step - 2, data_shape[0]):
+        logging.info('Growing to %dx%d (stage %d of %d) at step %d; compiling its step...',
+                     growth.side(stage), growth.side(stage), stage + 1,
+                     growth.num_stages(data_shape[0]), step)
+      state, metrics = train_steps(stage, lazy_regularizers_due(config, step))(state, batch)
       if step == first_step + 1:
         jax.block_until_ready(state)
         logging.info('First step compiled and ran in %.1fs.', time.monotonic() - start)
@@ -237,7 +244,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         with progress.paused('eval'):
           result = evaluate.evaluate_samples(
               sample.generate_samples(generator, state, eval_latents, eval_labels), config.dataset,
-              labels=eval_labels, seed=config.seed, manual_dir=config.data.manual_dir, data_dir=config.data.data_dir)
+              labels=eval_labels, seed=config.seed, manual_dir=config.data.manual_dir,
+              data_dir=config.data.data_dir)
           if is_chief:
             evaluate.append_result(workdir, {'step': step, **result})
             writer.write_scalars(step, {f'eval_{name}': value for name, value in result.items()

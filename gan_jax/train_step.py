@@ -6,8 +6,10 @@ real batches are split on their batch axis, gradients and metrics are averaged
 with `lax.pmean`. The same code runs on one CPU, eight GPUs or a TPU pod.
 
 What a config adds to the plain step is named here and nowhere else: class labels for
-conditional models, DiffAugment before D, the penalties on D (WGAN-GP, R1, DRAGAN) and
-BigGAN's orthogonal regularisation of G.
+conditional models, DiffAugment before D, the penalties on D (WGAN-GP, R1, DRAGAN, ProGAN's
+drift), BigGAN's orthogonal regularisation of G, StyleGAN2's path-length regularisation of G,
+the lazy regularisers' schedule, and a growing model's stage and fade-in (growth.py: the
+stage is static, one compiled step each).
 """
 from typing import Any
 
@@ -19,13 +21,16 @@ import ml_collections
 import optax
 from jax.sharding import Mesh, PartitionSpec as P
 
-from gan_jax import augment, losses, models
+from gan_jax import augment, growth, losses, models
 from gan_jax.state import GANState, update_ema
 
 AXIS = 'data'
 # Random streams of a step besides its latents and WGAN-GP weights, folded into the step's key
 # so that configs without them draw exactly the numbers they drew before they existed.
-_LABEL_STREAM, _AUGMENT_STREAM, _DRAGAN_STREAM = 1, 2, 3
+(_LABEL_STREAM, _AUGMENT_STREAM, _DRAGAN_STREAM, _GENERATOR_STREAM,
+ _PATH_LENGTH_STREAM) = range(1, 6)
+PATH_LENGTH_DECAY = 0.01  # of the path lengths' running mean (StyleGAN2's)
+PATH_LENGTH_BATCH_SHRINK = 2  # the path-length batch is this many times smaller (StyleGAN2's)
 
 
 def _device_slice(global_batch: jax.Array, per_device: int) -> jax.Array:
@@ -51,14 +56,20 @@ def _stream(step_key: jax.Array, stream: int, count: int, per_device: bool = Fal
   return jax.random.split(key, count)
 
 
-def lazy_regularization_due(config: ml_collections.ConfigDict, step: int) -> bool:
-  """Whether generator step `step` (counted from 1) is one of the lazy R1 steps.
+def lazy_regularizers_due(config: ml_collections.ConfigDict, step: int) -> tuple[str, ...]:
+  """The lazy regularisers generator step `step` (counted from 1) computes: ('r1',
+  'path_length'), either or neither.
 
-  With config.r1_every = k > 1, R1 is computed in every k-th step only, weighted k times
-  (StyleGAN2's lazy regularisation, Karras et al. 2020): `make_train_step(regularize=True)`
-  builds that step.
+  StyleGAN2's lazy regularisation (Karras et al., 2020): with config.r1_every = k > 1, R1 is
+  computed in every k-th step only, weighted k times; the path-length penalty likewise every
+  config.pl_every steps. `make_train_step(regularize=...)` builds the step that computes them.
   """
-  return config.r1_gamma > 0 and config.r1_every > 1 and step % config.r1_every == 0
+  due = []
+  if config.r1_gamma > 0 and config.r1_every > 1 and step % config.r1_every == 0:
+    due.append('r1')
+  if config.pl_weight > 0 and step % config.pl_every == 0:
+    due.append('path_length')
+  return tuple(due)
 
 
 def _orthogonal_targets(params: Any) -> list[jax.Array]:
@@ -76,7 +87,8 @@ def _mean_over_updates(metrics: list[dict[str, jax.Array]]) -> dict[str, jax.Arr
 
 def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn.Module,
                     discriminator: nn.Module, g_tx: optax.GradientTransformation,
-                    d_tx: optax.GradientTransformation, regularize: bool = False):
+                    d_tx: optax.GradientTransformation, regularize: tuple[str, ...] = (),
+                    stage: int | None = None):
   """Returns the jitted `train_step(state, batch) -> (state, metrics)`.
 
   `batch` is {'data': [n_critic, batch_size, ...], 'label': [n_critic, batch_size]}
@@ -86,7 +98,9 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
   discriminator update. Conditional models draw the fake batch's classes uniformly.
   Latents are drawn for the global batch and sliced per device, so a run trains the
   same model on 1 or N devices (up to per-device batch-norm statistics and augmentation).
-  `regularize` builds the lazy-regularisation step (`lazy_regularization_due`).
+  `regularize` names the lazy regularisers the step computes (`lazy_regularizers_due`);
+  `stage`, a growing model's step at that stage (growth.stage_at), None for other models.
+  G's 'noise' and 'mixing' random streams (StyleGAN2's) differ by device.
   """
   loss = losses.get(config.loss)
   per_device = config.batch_size // mesh.size
@@ -112,9 +126,23 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
   def maybe_augment(key, x):
     return augment.diff_augment(key, x, policy) if policy else x
 
-  def run_generator(g_params, g_batch_stats, z, labels):
+  def growth_inputs(step):
+    """The keywords a growing G and D take at `step` ({} for other models), and alpha."""
+    if stage is None:
+      return {}, {}, None
+    alpha = growth.alpha_at(config, step, stage)
+    return {'stage': stage, 'alpha': alpha}, {'alpha': alpha}, alpha
+
+  def generator_rngs(key):
+    noise_key, mixing_key = jax.random.split(key)
+    return {'noise': noise_key, 'mixing': mixing_key}
+
+  def run_generator(g_params, g_batch_stats, z, labels, g_inputs, key):
     fake, updates = generator.apply({'params': g_params, 'batch_stats': g_batch_stats}, z,
-                                    labels, train=True, mutable=['batch_stats'])
+                                    labels, train=True, mutable=['batch_stats'],
+                                    rngs=generator_rngs(key), **g_inputs)
+    if stage is not None:  # D sees the stage's side, which G upscaled to the data's
+      fake = growth.downscale(fake, growth.side(stage))
     return fake, updates.get('batch_stats', {})
 
   def logit_metrics(real_logits, fake_logits):
@@ -146,7 +174,7 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
       terms['r1_penalty'] = (r1_weight, losses.r1_penalty(critic, real))
     return terms
 
-  def discriminator_update(carry, real, real_labels, fake, labels, keys, with_r1):
+  def discriminator_update(carry, real, real_labels, fake, labels, keys, with_r1, d_inputs):
     d_params, d_opt_state, d_batch_stats = carry
     augment_key, alpha_key, dragan_key = keys
     real_key, fake_key = jax.random.split(augment_key)
@@ -157,7 +185,7 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
     def loss_fn(d_params):
       apply = lambda batch_stats, x, y: discriminator.apply(
           {'params': d_params, 'batch_stats': batch_stats}, x, y, train=True,
-          mutable=['batch_stats'])
+          mutable=['batch_stats'], **d_inputs)
       if config.model.d_batch_norm:
         # Batch norm normalises real and fake batches apart, as in DCGAN.
         real_logits, updates = apply(d_batch_stats, real, real_labels)
@@ -170,9 +198,13 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
       new_batch_stats = updates.get('batch_stats', {})
       d_loss = loss.discriminator(real_logits, fake_logits)
       metrics = {'d_loss': d_loss, **logit_metrics(real_logits, fake_logits)}
+      if config.drift_penalty:
+        metrics['drift_penalty'] = losses.drift_penalty(real_logits)
+        d_loss = d_loss + config.drift_penalty * metrics['drift_penalty']
       # Penalties score real examples (and interpolates) with the real batch's labels.
       critic = lambda x: discriminator.apply(
-          {'params': d_params, 'batch_stats': new_batch_stats}, x, real_labels, train=False)
+          {'params': d_params, 'batch_stats': new_batch_stats}, x, real_labels, train=False,
+          **d_inputs)
       for name, (weight, value) in penalties(critic, real, fake, (alpha_key, dragan_key),
                                              with_r1).items():
         metrics[name] = value
@@ -187,13 +219,35 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
     d_params = optax.apply_updates(d_params, updates)
     return (d_params, d_opt_state, lax.pmean(d_batch_stats, AXIS)), metrics
 
+  def path_length_term(g_params, g_batch_stats, key):
+    """StyleGAN2's path-length penalty on a smaller batch, its gradient and the new running
+    mean of the path lengths (kept in G's 'batch_stats')."""
+    z_key, rng_key, y_key = jax.random.split(key, 3)
+    z = latents(z_key)[:max(1, per_device // PATH_LENGTH_BATCH_SHRINK)]
+    rngs = generator_rngs(rng_key)
+    mean = g_batch_stats['path_length_mean']
+
+    def penalty_fn(g_params):
+      variables = {'params': g_params, 'batch_stats': g_batch_stats}
+      ws, _ = generator.apply(variables, z, train=True, method='map', rngs=rngs,
+                              mutable=['batch_stats'])
+      synthesize = lambda ws: generator.apply(variables, ws, method='synthesize', rngs=rngs)
+      lengths = losses.path_lengths(synthesize, ws, y_key)
+      batch_mean = lax.pmean(lax.stop_gradient(jnp.mean(lengths)), AXIS)
+      new_mean = mean + PATH_LENGTH_DECAY * (batch_mean - mean)
+      return jnp.mean(jnp.square(lengths - new_mean)), new_mean
+
+    (penalty, new_mean), grads = jax.value_and_grad(penalty_fn, has_aux=True)(
+        _per_device(g_params))
+    return lax.pmean(penalty, AXIS), lax.pmean(grads, AXIS), new_mean
+
   def generator_update(state, d_params, d_batch_stats, fake, labels, augment_key,
-                       generator_vjp):
+                       generator_vjp, d_inputs, path_length_key):
     def loss_fn(fake):
       # D as in its own updates (batch statistics); its state changes are dropped.
       fake_logits, _ = discriminator.apply({'params': d_params, 'batch_stats': d_batch_stats},
                                            maybe_augment(augment_key, fake), labels, train=True,
-                                           mutable=['batch_stats'])
+                                           mutable=['batch_stats'], **d_inputs)
       return loss.generator(fake_logits)
 
     g_loss, fake_grads = jax.value_and_grad(loss_fn)(fake)
@@ -205,9 +259,17 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
       grads = jax.tree.map(lambda g, o: g + config.orthogonal_reg * o, grads,
                            lax.pmean(penalty_grads, AXIS))
       metrics['orthogonal_penalty'] = lax.pmean(penalty, AXIS)
+    path_length_mean = None
+    if 'path_length' in regularize:
+      penalty, penalty_grads, path_length_mean = path_length_term(
+          state.g_params, state.g_batch_stats, path_length_key)
+      weight = config.pl_weight * config.pl_every
+      grads = jax.tree.map(lambda g, p: g + weight * p, grads, penalty_grads)
+      metrics.update(path_length_penalty=penalty, path_length_mean=path_length_mean)
     updates, g_opt_state = g_tx.update(grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
-    return g_params, g_opt_state, {**metrics, 'g_grad_norm': optax.tree.norm(grads)}
+    return (g_params, g_opt_state, path_length_mean,
+            {**metrics, 'g_grad_norm': optax.tree.norm(grads)})
 
   def step(state: GANState, batch: dict[str, jax.Array]):
     n_critic = config.n_critic
@@ -217,13 +279,16 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
     label_keys = _stream(step_key, _LABEL_STREAM, n_critic)
     augment_keys = _stream(step_key, _AUGMENT_STREAM, n_critic + 1, per_device=True)
     dragan_keys = _stream(step_key, _DRAGAN_STREAM, n_critic, per_device=True)
+    generator_keys = _stream(step_key, _GENERATOR_STREAM, n_critic, per_device=True)
+    path_length_key, = _stream(step_key, _PATH_LENGTH_STREAM, 1, per_device=True)
     real_labels = batch['label'] if num_classes else [None] * n_critic
     labels = [fake_labels(key) for key in label_keys]
+    g_inputs, d_inputs, alpha = growth_inputs(state.step)
     # The last critic update and the generator update share one generator pass, as in
     # DCGAN's reference: its VJP is kept for the generator's gradient.
     fake, generator_vjp, g_batch_stats = jax.vjp(
         lambda g_params: run_generator(g_params, state.g_batch_stats, latents(z_keys[-1]),
-                                       labels[-1]),
+                                       labels[-1], g_inputs, generator_keys[-1]),
         _per_device(state.g_params), has_aux=True)
     # A Python loop, unrolled at trace time: inside an XLA while loop (lax.scan) XLA:CPU runs
     # the convolutions over 10x slower. n_critic is small, so compile time stays moderate.
@@ -231,21 +296,28 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
     for i in range(n_critic):
       last = i == n_critic - 1
       fake_i = (fake if last else run_generator(state.g_params, state.g_batch_stats,
-                                                latents(z_keys[i]), labels[i])[0])
-      with_r1 = config.r1_gamma > 0 and (r1_every_update or regularize and last)
+                                                latents(z_keys[i]), labels[i], g_inputs,
+                                                generator_keys[i])[0])
+      real = batch['data'][i] if stage is None else growth.real_at_stage(batch['data'][i],
+                                                                         stage, alpha)
+      with_r1 = config.r1_gamma > 0 and (r1_every_update or 'r1' in regularize and last)
       carry, metrics = discriminator_update(
-          carry, batch['data'][i], real_labels[i], fake_i, labels[i],
-          (augment_keys[i], alpha_keys[i], dragan_keys[i]), with_r1)
+          carry, real, real_labels[i], fake_i, labels[i],
+          (augment_keys[i], alpha_keys[i], dragan_keys[i]), with_r1, d_inputs)
       d_metrics.append(metrics)
     d_params, d_opt_state, d_batch_stats = carry
-    g_params, g_opt_state, g_metrics = generator_update(
-        state, d_params, d_batch_stats, fake, labels[-1], augment_keys[-1], generator_vjp)
+    g_params, g_opt_state, path_length_mean, g_metrics = generator_update(
+        state, d_params, d_batch_stats, fake, labels[-1], augment_keys[-1], generator_vjp,
+        d_inputs, path_length_key)
     g_batch_stats = lax.pmean(g_batch_stats, AXIS)
+    if path_length_mean is not None:
+      g_batch_stats = {**g_batch_stats, 'path_length_mean': path_length_mean}
+    growth_metrics = {} if stage is None else {'stage': jnp.int32(stage), 'alpha': alpha}
     new_state = update_ema(state.replace(
         step=state.step + 1, g_params=g_params, d_params=d_params, g_opt_state=g_opt_state,
-        d_opt_state=d_opt_state, g_batch_stats=g_batch_stats, d_batch_stats=d_batch_stats),
-        config.g_ema_decay, config.g_ema_start)
-    return new_state, {**_mean_over_updates(d_metrics), **g_metrics}
+        d_opt_state=d_opt_state, g_batch_stats=g_batch_stats, d_batch_stats=d_batch_stats,
+        growth=growth_metrics), config.g_ema_decay, config.g_ema_start)
+    return new_state, {**_mean_over_updates(d_metrics), **g_metrics, **growth_metrics}
 
   sharded = jax.shard_map(step, mesh=mesh, in_specs=(P(), P(None, AXIS)), out_specs=(P(), P()))
   return jax.jit(sharded, donate_argnums=0)

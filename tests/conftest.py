@@ -1,8 +1,12 @@
-"""Shared fixtures: tiny data sets written by the tests themselves."""
+"""Shared fixtures: tiny data sets written by the tests themselves, and runs on them."""
+import os
+
+import jax
 import pytest
 
 import idx_files
-from gan_jax import feature_net
+from gan_jax import feature_net, train
+from test_train import load_experiment
 
 
 @pytest.fixture(scope='session')
@@ -22,4 +26,24 @@ def tiny_weights_dir(tiny_fashion, tmp_path_factory):
   assert 0 <= accuracy <= 1
   workdir = str(tmp_path_factory.mktemp('feature_net'))
   feature_net.save(variables, workdir, 'fashion_mnist')
+  return workdir
+
+
+@pytest.fixture(scope='session')
+def stylegan2_workdir(tiny_fashion, tmp_path_factory):
+  """A 2-step StyleGAN2 smoke run (16x16) whose steps compute the lazy regularisers: the
+  path length in both, R1 in the second."""
+  config = load_experiment(os.path.join(os.path.dirname(__file__), '..', 'experiments',
+                                        'stylegan2.py'), 'smoke')
+  config.data.manual_dir, config.data.data_dir = tiny_fashion
+  config.update(pl_every=1, r1_every=2)
+  workdir = str(tmp_path_factory.mktemp('stylegan2_smoke'))
+  # XLA's optimisations take most of this run's time (compiling three steps), and nothing here
+  # needs speed.
+  previous = jax.config.read('jax_disable_most_optimizations')
+  jax.config.update('jax_disable_most_optimizations', True)
+  try:
+    train.train_and_evaluate(config, workdir)
+  finally:
+    jax.config.update('jax_disable_most_optimizations', previous)
   return workdir

@@ -129,7 +129,7 @@ MALFORMED = [
           ('loss', 'nonsaturating', "Did you mean 'non_saturating'?"),
           ('loss', 'wgan', 'Valid: hinge, least_squares, minimax, non_saturating, wasserstein.'),
           ('model.name', 'dcgann', "Did you mean 'dcgan'?"),
-          ('model.name', 'stylegan', 'Valid: biggan, dcgan, mlp, resnet.'),
+          ('model.name', 'vae', 'Valid: biggan, dcgan, mlp, progan, resnet, stylegan2.'),
           ('dataset', 'fashion-mnist', "Did you mean 'fashion_mnist'?"),
           ('dataset', 'cifar10', 'Valid: fashion_mnist, grid25, mnist, ring8.'),
           ('model.latent_prior', 'gausian', "Did you mean 'gaussian'?"),

@@ -27,7 +27,7 @@ def _image_config(**overrides):
   return config
 
 
-def _step(config, regularize=False, batch=None):
+def _step(config, regularize=(), batch=None):
   """One train step from a fresh state: (old state, new state, metrics)."""
   mesh = Mesh(jax.devices()[:1], ('data',))
   data_shape = input_pipeline.data_shape(config)
@@ -60,18 +60,21 @@ def _assert_close(a, b, **tolerance):
   jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, **tolerance), a, b)
 
 
-def test_lazy_r1_is_due_every_k_steps_only_when_asked():
+def test_lazy_regularizers_are_due_every_k_steps_only_when_asked():
   config = _toy_config(r1_gamma=1.0, r1_every=4)
-  assert [s for s in range(1, 13) if train_step.lazy_regularization_due(config, s)] == [4, 8, 12]
-  assert not any(train_step.lazy_regularization_due(_toy_config(r1_gamma=1.0), s)
+  assert [s for s in range(1, 13) if train_step.lazy_regularizers_due(config, s)] == [4, 8, 12]
+  assert not any(train_step.lazy_regularizers_due(_toy_config(r1_gamma=1.0), s)
                  for s in range(1, 5))  # r1_every=1: in every step, no separate step
-  assert not train_step.lazy_regularization_due(_toy_config(r1_every=4), 4)  # gamma 0: no R1
+  assert not train_step.lazy_regularizers_due(_toy_config(r1_every=4), 4)  # gamma 0: no R1
+  both = _toy_config(r1_gamma=1.0, r1_every=4, pl_weight=2.0, pl_every=2)
+  assert [train_step.lazy_regularizers_due(both, s) for s in (1, 2, 4)] == [
+      (), ('path_length',), ('r1', 'path_length')]
 
 
 def test_lazy_r1_step_is_r1_weighted_k_times_and_other_steps_skip_it():
   lazy, every_step, none = (_toy_config(r1_gamma=g, r1_every=k)
                             for g, k in ((0.5, 4), (2.0, 1), (0.0, 1)))
-  _, regularized, metrics = _step(lazy, regularize=True)
+  _, regularized, metrics = _step(lazy, regularize=('r1',))
   _, weighted, weighted_metrics = _step(every_step)
   _assert_close(regularized.d_params, weighted.d_params, rtol=1e-5, atol=1e-7)
   assert metrics['r1_penalty'] == pytest.approx(weighted_metrics['r1_penalty'], rel=1e-5)
@@ -83,7 +86,7 @@ def test_lazy_r1_step_is_r1_weighted_k_times_and_other_steps_skip_it():
 
 
 def test_lazy_r1_with_n_critic_weighs_the_last_update_for_all():
-  _, state, metrics = _step(_toy_config(r1_gamma=1.0, r1_every=2, n_critic=3), regularize=True)
+  _, state, metrics = _step(_toy_config(r1_gamma=1.0, r1_every=2, n_critic=3), regularize=('r1',))
   assert int(state.d_opt_state[0].count) == 3
   assert metrics['r1_penalty'] > 0  # reported for the one update that computes it
 

@@ -8,6 +8,7 @@ Discriminators return logits [B]; the loss applies the sigmoid where it has one.
 spectral norm advances its power iteration (both kept in the 'batch_stats' collection).
 `dtype` is the computation dtype (bfloat16 for mixed precision); parameters stay
 float32, and outputs are float32 so losses and images are computed at full precision.
+Growing models (growth.py) take `stage` and `alpha` keywords as well.
 """
 from typing import Callable
 
@@ -17,7 +18,7 @@ import ml_collections
 
 from gan_jax import input_pipeline
 from gan_jax.errors import UserError, unknown_name_error
-from gan_jax.models import biggan, dcgan, mlp, resnet
+from gan_jax.models import biggan, dcgan, mlp, progan, resnet, stylegan2
 
 LATENT_PRIORS = ('gaussian', 'uniform')
 
@@ -27,8 +28,11 @@ MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
     'dcgan': dcgan.build,
     'resnet': resnet.build,
     'biggan': biggan.build,
+    'progan': progan.build,
+    'stylegan2': stylegan2.build,
 }
-IMAGE_MODELS = ('dcgan', 'resnet', 'biggan')  # families that make square images
+# Families that make square images.
+IMAGE_MODELS = ('dcgan', 'resnet', 'biggan', 'progan', 'stylegan2')
 CONDITIONAL_MODELS: tuple[str, ...] = ('resnet', 'biggan')  # families that take class labels
 
 
@@ -73,6 +77,10 @@ def check_data_shape(config: ml_collections.ConfigDict, data_shape: tuple[int, .
                     'of side 4 * 2**k or 7 * 2**k (28, 32, 64, 128, ...).')
   if name in ('resnet', 'biggan'):
     resnet.check_layout(name, config.model, data_shape)
+  if name == 'progan':
+    progan.check_layout(data_shape)
+  if name == 'stylegan2':
+    stylegan2.check_layout(data_shape)
 
 
 def build(config: ml_collections.ConfigDict,
