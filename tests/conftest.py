@@ -1,4 +1,5 @@
 """Shared fixtures: tiny data sets written by the tests themselves, and runs on them."""
+import contextlib
 import os
 
 import jax
@@ -7,6 +8,25 @@ import pytest
 import idx_files
 from gan_jax import feature_net, train
 from test_train import load_experiment
+
+
+@contextlib.contextmanager
+def compiled_for_speed_of_compiling():
+  """XLA without most of its optimisations inside: programs compile several times faster and
+  run slower, which pays in tests that compile big steps to run a few of them."""
+  previous = jax.config.read('jax_disable_most_optimizations')
+  jax.config.update('jax_disable_most_optimizations', True)
+  try:
+    yield
+  finally:
+    jax.config.update('jax_disable_most_optimizations', previous)
+
+
+@pytest.fixture
+def fast_compile():
+  """`compiled_for_speed_of_compiling` for one test."""
+  with compiled_for_speed_of_compiling():
+    yield
 
 
 @pytest.fixture(scope='session')
@@ -38,12 +58,6 @@ def stylegan2_workdir(tiny_fashion, tmp_path_factory):
   config.data.manual_dir, config.data.data_dir = tiny_fashion
   config.update(pl_every=1, r1_every=2)
   workdir = str(tmp_path_factory.mktemp('stylegan2_smoke'))
-  # XLA's optimisations take most of this run's time (compiling three steps), and nothing here
-  # needs speed.
-  previous = jax.config.read('jax_disable_most_optimizations')
-  jax.config.update('jax_disable_most_optimizations', True)
-  try:
+  with compiled_for_speed_of_compiling():  # three steps to compile, two to run
     train.train_and_evaluate(config, workdir)
-  finally:
-    jax.config.update('jax_disable_most_optimizations', previous)
   return workdir

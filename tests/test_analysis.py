@@ -4,12 +4,12 @@ import os
 import subprocess
 import sys
 
-import jax
 import nbformat
 import numpy as np
 import pytest
 
 from gan_jax import analysis, sample, train
+from conftest import compiled_for_speed_of_compiling
 from test_train import load_experiment
 
 ROOT = os.path.join(os.path.dirname(__file__), '..')
@@ -126,13 +126,8 @@ def workdir(tmp_path_factory, tiny_fashion):
   config = load_experiment(os.path.join(ROOT, 'experiments', 'ns_gan.py'), 'smoke')
   config.data.manual_dir, config.data.data_dir = tiny_fashion
   path = str(tmp_path_factory.mktemp('ns_gan_smoke'))
-  # XLA's optimisations take ~3/4 of this run's time (compiling), and nothing here needs speed.
-  previous = jax.config.read('jax_disable_most_optimizations')
-  jax.config.update('jax_disable_most_optimizations', True)
-  try:
+  with compiled_for_speed_of_compiling():  # XLA's optimisations: ~3/4 of this run's time
     train.train_and_evaluate(config, path)
-  finally:
-    jax.config.update('jax_disable_most_optimizations', previous)
   return path
 
 

@@ -10,6 +10,9 @@ from gan_jax import configs
 from gan_jax.models import biggan
 from test_resnet import spectrally_normalized_weights, variable_shapes
 
+# Each test compiles a network or a step to run it once or twice.
+pytestmark = pytest.mark.usefixtures('fast_compile')
+
 
 def _build(shape=(32, 32, 3), num_classes=10, **model):
   config = configs.default()

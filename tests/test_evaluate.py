@@ -157,7 +157,7 @@ def test_class_metrics_score_each_class_against_its_own_test_images():
 
 
 def test_conditional_checkpoint_samples_one_class_and_reports_class_metrics(
-    tmp_path, tiny_fashion, tiny_weights_dir):
+    tmp_path, tiny_fashion, tiny_weights_dir, fast_compile):
   workdir = str(tmp_path / 'run')
   _train_smoke('cond_sngan.py', workdir, tiny_fashion)
   output = str(tmp_path / 'samples.npy')

@@ -50,7 +50,7 @@ def test_dcgan64_batch_norm_discriminator_matches_pytorch_reference():
 
 
 @pytest.mark.parametrize('shape', [(28, 28, 1), (32, 32, 3), (64, 64, 3)])
-def test_dcgan_generator_makes_images_in_tanh_range(shape):
+def test_dcgan_generator_makes_images_in_tanh_range(shape, fast_compile):
   generator, discriminator = models.build(_config(width=8, latent_dim=16), shape)
   z = 10.0 * jax.random.normal(jax.random.PRNGKey(1), (4, 16))  # large z saturates tanh
 

@@ -135,7 +135,7 @@ def test_growing_layout_errors_say_how_to_fix_them():
     configs.validate(config, 1)
 
 
-def test_stage_change_survives_a_kill_and_resume_bit_for_bit(tmp_path, tiny_fashion):
+def test_stage_change_survives_a_kill_and_resume_bit_for_bit(tmp_path, tiny_fashion, fast_compile):
   config = load_experiment(PROGAN, 'smoke')
   config.data.manual_dir, config.data.data_dir = tiny_fashion
   # Step 1 at 4x4; steps 2-4 at 8x8 fading in (alpha 0, 1/3, 2/3).

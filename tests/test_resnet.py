@@ -207,7 +207,8 @@ def test_mixed_precision_keeps_float32_parameters_and_outputs():
 
 
 @pytest.mark.parametrize('name', ['resnet', 'biggan'])
-def test_conv_implementation_changes_neither_parameters_nor_function(name, monkeypatch):
+def test_conv_implementation_changes_neither_parameters_nor_function(name, monkeypatch,
+                                                                    fast_compile):
   # Chunks of one example at 8x8 and 16x16, where 'auto' chunks the kernel gradient on CPU.
   monkeypatch.setattr(layers, 'KERNEL_GRAD_POSITIONS', 64)
   z, labels = jax.random.normal(jax.random.key(1), (2, 6)), jnp.array([0, 2])

@@ -2,6 +2,8 @@
 path-length regulariser, each against a hand-computed or independently computed case."""
 import json
 import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -146,7 +148,14 @@ def test_truncation_psi_samples_and_style_mixing_of_a_checkpoint(stylegan2_workd
   average = sample.sample(run.loaded, 3, seed=0, truncation_psi=0.0)
   # One image for every latent, up to the noise inputs (their strengths barely left 0).
   np.testing.assert_allclose(average, np.broadcast_to(average[:1], average.shape), atol=1e-3)
-  assert not np.allclose(average, sample.sample(run.loaded, 3, seed=0, truncation_psi=0.7))
+  truncated = sample.sample(run.loaded, 3, seed=0, truncation_psi=0.7)
+  assert not np.allclose(average, truncated)
+  output = os.path.join(stylegan2_workdir, 'truncated.npy')  # the README's command
+  done = subprocess.run([sys.executable, '-m', 'gan_jax.sample', '--workdir', stylegan2_workdir,
+                         '--truncation_psi', '0.7', '--num_samples', '3', '--output', output],
+                        capture_output=True, text=True, check=False)
+  assert done.returncode == 0, done.stderr
+  np.testing.assert_allclose(np.load(output), truncated, atol=1e-6)
   z = run.latents(3, seed=1)
   grid = analysis.style_mixing_grid(run, z, z, cutoff=2)
   side = run.loaded.data_shape[0]

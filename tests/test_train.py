@@ -38,7 +38,7 @@ def _toy_config(**overrides):
 
 
 @pytest.mark.parametrize('path', EXPERIMENTS, ids=os.path.basename)
-def test_every_experiment_trains_two_steps(path, tmp_path, tiny_fashion):
+def test_every_experiment_trains_two_steps(path, tmp_path, tiny_fashion, fast_compile):
   config = load_experiment(path, 'smoke')
   config.data.manual_dir, config.data.data_dir = tiny_fashion
   state = train.train_and_evaluate(config, str(tmp_path))

@@ -10,6 +10,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from gan_jax import configs, input_pipeline, models, train_step
 from gan_jax.state import create_optimizers, init_state
 
+# Each test compiles steps to run one or two of them.
+pytestmark = pytest.mark.usefixtures('fast_compile')
+
 _EXPERIMENTS = os.path.join(os.path.dirname(__file__), '..', 'experiments')
 
 
