@@ -13,7 +13,7 @@ from gan_jax import checkpoints, configs, growth, losses, models, train
 from gan_jax.errors import UserError
 from gan_jax.layers import karras
 from gan_jax.state import generate
-from test_train import assert_trees_equal, load_experiment
+from test_train import assert_trees_equal, killed_after_step_3_and_resumed, load_experiment
 
 PROGAN = os.path.join(os.path.dirname(__file__), '..', 'experiments', 'progan.py')
 
@@ -147,15 +147,8 @@ def test_stage_change_survives_a_kill_and_resume_bit_for_bit(tmp_path, tiny_fash
   assert [line['alpha'] for line in logged] == pytest.approx([1, 0, 1 / 3, 2 / 3])
   assert {key: float(value) for key, value in uninterrupted.growth.items()} == pytest.approx(
       {'stage': 1, 'alpha': 2 / 3})
-  # A run killed after step 3: its checkpoint at step 2 (just past the stage change)
-  # survives, step 3's never got written.
-  config.num_steps = 3
-  train.train_and_evaluate(config, str(tmp_path / 'b'))
-  manager = checkpoints.create_manager(str(tmp_path / 'b'), 3)
-  manager.delete(3)
-  manager.close()
-  config.num_steps = 4
-  resumed = train.train_and_evaluate(config, str(tmp_path / 'b'))
+  # Resumed from step 2's checkpoint, just past the stage change.
+  resumed = killed_after_step_3_and_resumed(config, str(tmp_path / 'b'))
   assert_trees_equal(jax.device_get(uninterrupted), jax.device_get(resumed))
   # The checkpoint samples at its stage: 8x8 images upscaled to the data's side (smoke: 16).
   loaded = checkpoints.load(str(tmp_path / 'b'))

@@ -26,6 +26,18 @@ def load_experiment(path, arg=None):
   return module.get_config(arg)
 
 
+def killed_after_step_3_and_resumed(config, workdir):
+  """The final state of a 4-step run (checkpoints every 2) killed after step 3, before its
+  checkpoint was written, and resumed from step 2's."""
+  config.num_steps = 3
+  train.train_and_evaluate(config, workdir)
+  manager = checkpoints.create_manager(workdir, 3)
+  manager.delete(3)
+  manager.close()
+  config.num_steps = 4
+  return train.train_and_evaluate(config, workdir)
+
+
 def assert_trees_equal(a, b):
   jax.tree.map(np.testing.assert_array_equal, a, b)
 
@@ -187,14 +199,7 @@ def test_sync_batch_norm_makes_four_devices_train_as_one(tiny_fashion):
 def test_resume_after_lost_steps_equals_uninterrupted_run(tmp_path, ema):
   config = _toy_config(num_steps=4, checkpoint_every=2, log_every=2, sample_every=100, **ema)
   uninterrupted = train.train_and_evaluate(config, str(tmp_path / 'a'))
-  # A run killed after step 3: its checkpoint at step 2 survives, step 3's never got written.
-  config.num_steps = 3
-  train.train_and_evaluate(config, str(tmp_path / 'b'))
-  manager = checkpoints.create_manager(str(tmp_path / 'b'), 3)
-  manager.delete(3)
-  manager.close()
-  config.num_steps = 4
-  resumed = train.train_and_evaluate(config, str(tmp_path / 'b'))
+  resumed = killed_after_step_3_and_resumed(config, str(tmp_path / 'b'))
   assert_trees_equal(jax.device_get(uninterrupted), jax.device_get(resumed))
 
 

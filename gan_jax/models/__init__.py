@@ -77,10 +77,10 @@ def check_data_shape(config: ml_collections.ConfigDict, data_shape: tuple[int, .
                     'of side 4 * 2**k or 7 * 2**k (28, 32, 64, 128, ...).')
   if name in ('resnet', 'biggan'):
     resnet.check_layout(name, config.model, data_shape)
-  if name == 'progan':
-    progan.check_layout(data_shape)
-  if name == 'stylegan2':
-    stylegan2.check_layout(data_shape)
+  if name in ('progan', 'stylegan2') and (height != width or height < 8 or height & (height - 1)):
+    raise UserError(f'model {name} cannot make {height}x{width} images: it needs square images '
+                    'of side 4 * 2**k (8, 16, 32, 64, ...). For 28x28 Fashion-MNIST, resize '
+                    'them: --config.data.image_size=32.')
 
 
 def build(config: ml_collections.ConfigDict,

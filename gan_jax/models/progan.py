@@ -19,16 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax import growth, layers
-from gan_jax.errors import UserError
 from gan_jax.layers import karras
-
-
-def check_layout(data_shape: tuple[int, ...]) -> None:
-  height, width, _ = data_shape
-  if height != width or height < 8 or height & (height - 1):
-    raise UserError(f'model progan cannot make {height}x{width} images: it grows square images '
-                    'from 4x4 by doublings (8, 16, 32, 64, ...). For 28x28 Fashion-MNIST, '
-                    'resize them: --config.data.image_size=32.')
 
 
 _features = karras.features_at

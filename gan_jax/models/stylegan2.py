@@ -23,7 +23,6 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax import layers
-from gan_jax.errors import UserError
 from gan_jax.layers import karras, style
 
 W_AVG_BETA = 0.995  # the running average of w: StyleGAN2's decay per step
@@ -40,14 +39,6 @@ def num_ws(side: int) -> int:
   (4x4's conv and toRGB; then each block's second conv and toRGB, its first conv sharing
   the previous block's toRGB w)."""
   return 2 * (int(math.log2(side)) - 1)
-
-
-def check_layout(data_shape: tuple[int, ...]) -> None:
-  height, width, _ = data_shape
-  if height != width or height < 8 or height & (height - 1):
-    raise UserError(f'model stylegan2 cannot make {height}x{width} images: it needs square '
-                    'images of side 4 * 2**k (8, 16, 32, 64, ...). For 28x28 Fashion-MNIST, '
-                    'resize them: --config.data.image_size=32.')
 
 
 class MappingNetwork(nn.Module):
