@@ -7,8 +7,8 @@ of steps, so a busy machine changes their time, not their result; FID on 10,000 
 every 4,000 steps. `:cpu` makes 16,000 steps each (85 epochs of the 6,000 images), about
 20 minutes in all on 2 idle cores, one run after the other; the full sweep trains the
 paper-scale experiments/sngan.py for 100,000 steps (1,000+ epochs), 3 seeds each.
-`:cpu_1pct` is `:cpu` on the first 600 images: 16,000 steps are 1,700 epochs, where D
-memorises its data set.
+`:cpu_1pct` is `:cpu` on the first 600 images: 16,000 steps are 1,700 epochs (the README has
+both pairs' results: the augmentation did not help at either size).
 
 python -m launch.sweep --sweep launch/sweeps/diffaugment_small_data.py:cpu --target local
 python -m launch.summary runs/sweeps/diffaugment_small_data_cpu
