@@ -63,6 +63,9 @@ def lazy_regularizers_due(config: ml_collections.ConfigDict, step: int) -> tuple
   StyleGAN2's lazy regularisation (Karras et al., 2020): with config.r1_every = k > 1, R1 is
   computed in every k-th step only, weighted k times; the path-length penalty likewise every
   config.pl_every steps. `make_train_step(regularize=...)` builds the step that computes them.
+  The term joins that step's loss, so Adam takes no extra update for it and needs none of
+  the reference's lr and beta rescaling by k / (k + 1), which compensates for a separate
+  regularisation update.
   """
   due = []
   if config.r1_gamma > 0 and config.r1_every > 1 and step % config.r1_every == 0:
