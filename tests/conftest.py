@@ -1,6 +1,10 @@
-"""Shared fixtures: tiny data sets written by the tests themselves, and runs on them."""
+"""Shared fixtures: tiny data sets written by the tests themselves, and runs on them; an XLA
+compilation cache for the session; the grouping of tests that share a fixture under xdist."""
+import atexit
 import contextlib
 import os
+import shutil
+import tempfile
 
 import jax
 import pytest
@@ -8,6 +12,26 @@ import pytest
 import idx_files
 from gan_jax import feature_net, train
 from test_train import load_experiment
+
+
+# Tests build the same programs many times over (each test makes its own step functions,
+# which jit compiles anew): a cache on disk for this process (one per xdist worker) compiles
+# each once. Set before anything compiles, when jax decides whether to use it; not passed to
+# the subprocesses tests start, which must run as the programs do.
+_COMPILATION_CACHE = tempfile.mkdtemp(prefix='gan_jax_tests_xla_cache_')
+atexit.register(shutil.rmtree, _COMPILATION_CACHE, ignore_errors=True)
+jax.config.update('jax_compilation_cache_dir', _COMPILATION_CACHE)
+jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+
+
+def pytest_collection_modifyitems(items):
+  """Under xdist (`--dist loadgroup`, pyproject.toml) the tests of the session's StyleGAN2 run
+  go to one worker, which trains it once; modules with a fixture of their own are grouped
+  by their `pytestmark`."""
+  for item in items:
+    if 'stylegan2_workdir' in item.fixturenames:
+      item.add_marker(pytest.mark.xdist_group('stylegan2_workdir'))
 
 
 @contextlib.contextmanager

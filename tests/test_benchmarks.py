@@ -7,6 +7,9 @@ import sys
 import numpy as np
 import pytest
 
+# One xdist worker runs this module's tests: it builds the module's `torch_python` once.
+pytestmark = pytest.mark.xdist_group(__name__)
+
 ROOT = os.path.join(os.path.dirname(__file__), '..')
 BENCHMARKS = os.path.join(ROOT, 'benchmarks')
 

@@ -12,6 +12,9 @@ import pytest
 from gan_jax import checkpoints, train
 from test_train import load_experiment
 
+# One xdist worker runs this module's tests: it builds the module's `trained` once.
+pytestmark = pytest.mark.xdist_group(__name__)
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 GAN_JAX = os.listdir(os.path.join(REPO, 'gan_jax'))
 # absl's log line prefix: `I1201 10:36:03.515910 140664811551616 xla_bridge.py:849] ...`.

@@ -19,6 +19,9 @@ from gan_jax import analysis, checkpoints, paths
 from gan_jax.errors import UserError
 from launch import spec
 
+# One xdist worker runs this module's tests: it builds the module's `bucket_run` once.
+pytestmark = pytest.mark.xdist_group(__name__)
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 WORKDIR = 'gs://bucket/runs/toy'
 

@@ -13,6 +13,9 @@ from gan_jax import configs
 from gan_jax.errors import UserError
 from test_train import EXPERIMENTS, load_experiment
 
+# One xdist worker runs this module's tests: it builds the module's `override_messages` once.
+pytestmark = pytest.mark.xdist_group(__name__)
+
 ROOT = os.path.join(os.path.dirname(__file__), '..')
 DEFAULT = configs.default().to_dict()  # plain dicts: ConfigDict(tree) takes values of any type
 

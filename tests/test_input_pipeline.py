@@ -13,6 +13,9 @@ from gan_jax import configs, idx_dataset, input_pipeline
 from gan_jax.errors import UserError
 from idx_files import NUM_TEST, NUM_TRAIN, write_dataset, write_idx
 
+# One xdist worker runs this module's tests: it builds the module's `tiny` once.
+pytestmark = pytest.mark.xdist_group(__name__)
+
 _FASHION_DIR = '/usr/share/datasets/fashion-mnist'
 
 
