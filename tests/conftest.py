@@ -25,10 +25,11 @@ jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
 jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items):
   """Under xdist (`--dist loadgroup`, pyproject.toml) the tests of the session's StyleGAN2 run
-  go to one worker, which trains it once; modules with a fixture of their own are grouped
-  by their `pytestmark`."""
+  go to one worker, which trains it once; modules with an expensive fixture of their own are
+  grouped by their `pytestmark` (a test in two groups would form a third)."""
   for item in items:
     if 'stylegan2_workdir' in item.fixturenames:
       item.add_marker(pytest.mark.xdist_group('stylegan2_workdir'))

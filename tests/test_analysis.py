@@ -12,9 +12,6 @@ from gan_jax import analysis, sample, train
 from conftest import compiled_for_speed_of_compiling
 from test_train import load_experiment
 
-# One xdist worker runs this module's tests: it builds the module's `workdir` once.
-pytestmark = pytest.mark.xdist_group(__name__)
-
 ROOT = os.path.join(os.path.dirname(__file__), '..')
 NOTEBOOK = os.path.join(ROOT, 'experiments', 'analyze_checkpoint.ipynb')
 README = os.path.join(ROOT, 'README.md')
