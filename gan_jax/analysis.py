@@ -16,7 +16,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gan_jax import checkpoints, input_pipeline, models, paths, sample as sample_lib, writers
+from gan_jax import (checkpoints, data, input_pipeline, models, paths, run_control,
+                     sample as sample_lib, writers)
 from gan_jax.errors import UserError
 from gan_jax.state import generator_variables
 
@@ -36,9 +37,15 @@ class Analysis:
     return int(self.loaded.state.step)
 
   @property
+  def standing(self) -> str:
+    """Where the run stood at this checkpoint and which limit ends it, e.g. 'step 42745 of
+    100000, where the 15-minute budget (config.train_minutes) ended the run'."""
+    return run_control.standing(self.config, self.step, self.loaded.meta['train_seconds'])
+
+  @property
   def is_image(self) -> bool:
     """True for image data sets, False for 2-D toy points."""
-    return input_pipeline.DATASETS[self.config.dataset].kind == 'image'
+    return not data.is_toy(self.config.dataset)
 
   def latents(self, num: int, seed: int = 0) -> np.ndarray:
     """The latents [num, latent_dim] that `sample(num, seed)` generates from."""
@@ -188,7 +195,7 @@ def training_images(config: ml_collections.ConfigDict, split: str = 'train') -> 
   Read and resized (config.data.image_size) as the training input pipeline does, from
   config.data.manual_dir / data_dir. Fashion-MNIST's 60,000 take 188 MB.
   """
-  if input_pipeline.DATASETS[config.dataset].kind != 'image':
+  if data.is_toy(config.dataset):
     raise UserError(f'{config.dataset} is a toy data set: it has no finite set of training '
                     'examples, only its modes (input_pipeline.toy_modes).')
   return input_pipeline.load_examples(config, split)[0].astype(np.float32) / np.float32(255.0)

@@ -61,7 +61,7 @@ def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, sy
     key = jax.random.PRNGKey(config.seed)
     real = jax.jit(lambda: {
         'data': jax.random.uniform(key, batch['data'].shape, minval=-1.0, maxval=1.0),
-        'label': jax.random.randint(key, rows, 0, input_pipeline.num_classes(config.dataset))},
+        'label': jax.random.randint(key, rows, 0, max(1, input_pipeline.num_classes(config)))},
                    out_shardings=data_sharding)()
     next_batch = lambda: real
   else:

@@ -11,6 +11,7 @@ import functools
 import json
 import logging as std_logging
 import os
+import re
 import sys
 import tempfile
 import time
@@ -255,21 +256,46 @@ def _restore_target(abstract_state: GANState, path: epath.Path) -> GANState | di
   return {name: value for name, value in fields.items() if name in saved or value != {}}
 
 
+def _position_of_other_process_count(checkpoint: epath.Path) -> dict[str, Any] | None:
+  """The data position in `checkpoint` if a run of another number of processes saved it, else
+  None (as this run would save it, or no position to restore).
+
+  grain saves one file per process, data/process_I-of-N.json, which only a run of N processes
+  restores. Each process holds the same position in the global batches (input_pipeline.py),
+  so process 0's continues the data on any number of processes.
+  """
+  data = checkpoint / 'data'
+  counts = {int(match[1]) for path in (data.glob('process_*-of-*.json') if data.exists() else ())
+            if (match := re.fullmatch(r'process_\d+-of-(\d+)\.json', path.name))}
+  if len(counts) != 1 or (saved := counts.pop()) == jax.process_count():
+    return None
+  logging.info('Checkpoint %s was written by %d process(es), this run has %d: each continues '
+               'from the same place in the global batches.', checkpoint, saved,
+               jax.process_count())
+  return json.loads((data / f'process_0-of-{saved}.json').read_text())
+
+
 def restore(manager: ocp.CheckpointManager, abstract_state: GANState,
             data_iterator: grain.DatasetIterator | None = None,
             step: int | None = None) -> tuple[GANState, dict[str, Any]]:
   """Restores the state at `step` (default: latest) and the run's meta (RUN_META's fields).
 
-  Restores `data_iterator` in place too, if given. An unreadable checkpoint raises a
-  UserError naming the older ones to resume from instead.
+  Restores `data_iterator` in place too, if given, also from a checkpoint of a run of another
+  number of processes. An unreadable checkpoint raises a UserError naming the older ones to
+  resume from instead.
   """
   step = manager.latest_step() if step is None else step
   try:
     target = _restore_target(abstract_state, manager.directory / str(step) / 'state')
     args = {'state': ocp.args.StandardRestore(target), 'meta': ocp.args.JsonRestore()}
+    position = None
     if data_iterator is not None:
-      args['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
+      position = _position_of_other_process_count(manager.directory / str(step))
+      if position is None:
+        args['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
     restored = manager.restore(step, args=ocp.args.Composite(**args))
+    if position is not None:
+      data_iterator.set_state(position)
   except (OSError, ValueError, KeyError) as e:  # a missing or truncated file, per orbax's layer
     others = sorted(s for s in manager.all_steps() if s != step)
     advice = (f'use an older one with --restore_step=N, N in {others}' if others else
@@ -296,12 +322,14 @@ def abstract_state(config: ml_collections.ConfigDict, generator: nn.Module,
 
 @dataclasses.dataclass(frozen=True)
 class Loaded:
-  """A trained GAN from a workdir: its config, state and modules."""
+  """A trained GAN from a workdir: its config, state and modules, and its checkpoint's run meta
+  (RUN_META's fields: the seconds trained tell whether config.train_minutes ended the run)."""
   config: ml_collections.ConfigDict
   state: GANState
   generator: nn.Module
   discriminator: nn.Module
   data_shape: tuple[int, ...]
+  meta: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(RUN_META))
 
 
 def load(workdir: str, step: int | None = None, best: bool = False) -> Loaded:
@@ -322,7 +350,7 @@ def load(workdir: str, step: int | None = None, best: bool = False) -> Loaded:
   if step is not None:
     check_step(manager, step)
   mesh = Mesh(jax.devices(), ('data',))
-  state, _ = restore(manager, abstract_state(config, generator, discriminator, data_shape, mesh),
-                     step=step)
+  state, meta = restore(manager, abstract_state(config, generator, discriminator, data_shape,
+                                                mesh), step=step)
   manager.close()
-  return Loaded(config, state, generator, discriminator, data_shape)
+  return Loaded(config, state, generator, discriminator, data_shape, meta)

@@ -2,6 +2,7 @@
 import importlib.util
 import logging as std_logging
 import os
+import re
 import sys
 import traceback
 from typing import Any, Callable
@@ -12,7 +13,7 @@ from absl import logging
 import ml_collections
 from ml_collections import config_flags
 
-from gan_jax.errors import UserError
+from gan_jax.errors import UserError, has_field, unknown_field_error
 
 
 def _one_line(text: str) -> str:
@@ -45,11 +46,13 @@ class _ConfigFileParser(flags.ArgumentParser):
 
   def __init__(self, name: str):
     self.name = name
+    self.loaded = None  # the config the file gave, before any `--config.x=y`
 
   def flag_type(self) -> str:
     return 'config file'
 
   def parse(self, argument: str) -> ml_collections.ConfigDict:
+    self.loaded = None
     path, *arg = argument.split(':', 1)
     if not os.path.isfile(path):
       where = '' if os.path.isabs(path) else f' (in {os.getcwd()})'
@@ -71,6 +74,7 @@ class _ConfigFileParser(flags.ArgumentParser):
       raise UserError(f'Config file {path}: get_config() returned {type(config).__name__}, '
                       'not an ml_collections.ConfigDict.')
     config.lock()  # a misspelled field then fails instead of being added
+    self.loaded = config
     return config
 
 
@@ -80,11 +84,35 @@ def define_config_flag(help_string: str) -> None:
   flags.FLAGS['config'].parser = _ConfigFileParser('config')
 
 
-def _override_error(error: Exception) -> str:
-  """ml_collections' error for a bad `--config.x=y`, as one sentence.
+def _unknown_override(argv: list[str]) -> UserError | None:
+  """The error for the first `--config.a.b=...` of `argv` that names no field of the config
+  file's config, or None if each names one (or no config file was loaded).
 
-  An unknown field arrives as AttributeError(KeyError("'name'\\nDid you mean ...?")).
+  ml_collections' own error names the last part only ('learning_rte' of
+  `--config.d_optimizer.learning_rte`), and suggests fields of that group only.
   """
+  if 'config' not in flags.FLAGS:
+    return None
+  config = getattr(flags.FLAGS['config'].parser, 'loaded', None)
+  if config is None:
+    return None
+  for arg in argv[1:]:
+    # As ml_collections reads them: -config.x or --config.x, =value or not, --noconfig.x.
+    override = re.match(r'--?(?:no)?config\.([^=]+)', arg)
+    if override and not has_field(config, override[1]):
+      return unknown_field_error(override[1], config)
+  return None
+
+
+def _override_error(error: Exception, argv: list[str]) -> str:
+  """ml_collections' error for a bad `--config.x=y` in `argv`, as one sentence.
+
+  An unknown field arrives as AttributeError(KeyError("'name'\\nDid you mean ...?")); it is
+  told as validation tells a config file's unknown field, by its full name.
+  """
+  unknown = _unknown_override(argv)
+  if unknown is not None:
+    return str(unknown)
   while len(error.args) == 1 and isinstance(error.args[0], Exception):
     error = error.args[0]
   if isinstance(error, KeyError) and error.args:
@@ -104,7 +132,7 @@ def parse_flags(argv: list[str]) -> list[str]:
   except (flags.Error, UserError) as e:  # UserError: e.g. an unknown `experiments/x.py:preset`
     sys.exit(f'Error: {e}')
   except (AttributeError, KeyError, TypeError, ValueError) as e:  # ml_collections overrides
-    sys.exit(f'Error in a --config override: {_override_error(e)}')
+    sys.exit(f'Error in a --config override: {_override_error(e, argv)}')
 
 
 def _hide_other_libraries_info(record: std_logging.LogRecord) -> bool:

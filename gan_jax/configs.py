@@ -10,8 +10,9 @@ from typing import Any, Mapping
 
 import ml_collections
 
-from gan_jax import augment, growth, input_pipeline, layers, losses, metrics, models, state
-from gan_jax.errors import UserError, unknown_name_error
+from gan_jax import augment, data, growth, input_pipeline, layers, losses, metrics, models, state
+from gan_jax.data.transform import CROPS
+from gan_jax.errors import UserError, unknown_field_error, unknown_name_error
 
 
 def default() -> ml_collections.ConfigDict:
@@ -22,16 +23,39 @@ def default() -> ml_collections.ConfigDict:
   """
   config = ml_collections.ConfigDict()
   config.seed = 0
-  # One of input_pipeline.DATASETS: fashion_mnist, mnist (28x28x1 images), ring8, grid25
-  # (2-D points).
+  # fashion_mnist, mnist (28x28x1 images from their IDX files), image_folder (your images:
+  # data.path), any tfds image data set by name (cifar10, celeb_a, lsun/bedroom, ...), or the
+  # toys ring8, grid25 (2-D points).
   config.dataset = 'fashion_mnist'
   config.data = ml_collections.ConfigDict(dict(
-      manual_dir='',  # a folder holding the four IDX .gz files; '' searches the usual places
+      path='',  # image_folder: a folder or .zip of PNG, JPEG and WebP images, found recursively
+      folder_labels=False,  # image_folder: the first-level subfolders' names are the classes
+      # Where a data set needing a manual download has its files (the four IDX .gz files of
+      # MNIST; ImageNet's archives, ...); '' searches the usual places.
+      manual_dir='',
       data_dir='',  # where tfds keeps the prepared array_record files; '' is ~/tensorflow_datasets
       num_threads=2,  # grain reader threads per host
       prefetch=8,  # batches grain prepares ahead
-      image_size=0,  # > 0 resizes images to this side (bilinear, as torchvision's Resize)
+      # grain worker processes that read and decode images (0: reader threads only); data
+      # sets held in memory need none.
+      workers=0,
+      # A data set whose training images, fitted, take at most this many MB is fitted once
+      # and held in memory (faster); a larger one streams from disk.
+      cache_in_memory_mb=2048,
+      # > 0: images are cropped to a square (crop='center': the largest centred one; 'none':
+      # stretched) and resized to this side (Lanczos when shrinking, bilinear as
+      # torchvision's Resize when growing). 0 keeps the data set's side.
+      image_size=0,
+      crop='center',
+      channels=0,  # 1 (grey) or 3 (RGB) converts images; 0 keeps the data set's
+      random_flip=False,  # mirror half the images left-right (StyleGAN2's --mirror, BigGAN's)
       num_examples=0,  # > 0 trains on only the first so many images (small-data studies)
+      # Filled in from the data set when a run starts (-1, (): not yet), and saved in the
+      # workdir's config.json, so that sampling needs no data: one example's shape (after
+      # image_size and channels), the number of classes and their names.
+      shape=(),
+      num_classes=-1,
+      class_names=(),
   ))
   config.model = ml_collections.ConfigDict(dict(
       name='dcgan',  # one of models.MODELS
@@ -230,6 +254,8 @@ _TYPES = {
         isinstance(v, int) or isinstance(v, float) and math.isfinite(v))),
     str: ('a string', lambda v: isinstance(v, str)),
     bool: ('True or False', lambda v: isinstance(v, bool)),
+    tuple: ('a list of names or sizes', lambda v: isinstance(v, (list, tuple))
+            and all(isinstance(item, (str, int)) for item in v)),
 }
 
 # (fields, check, what the check requires), for values already of the right type.
@@ -240,10 +266,13 @@ _BOUNDS = (
     (('gradient_penalty', 'r1_gamma', 'dragan_penalty', 'drift_penalty', 'pl_weight',
       'orthogonal_reg', 'model.mapping_layers',
       'data.num_examples', 'growth.fade_images', 'growth.stable_images',
-      'model.mlp_layers', 'data.num_threads', 'data.prefetch',
+      'model.mlp_layers', 'data.num_threads', 'data.prefetch', 'data.workers',
+      'data.cache_in_memory_mb',
       'data.image_size', 'eval_every', 'g_ema_start', 'train_minutes',
       'checkpoint_every_minutes', 'max_rollbacks'), lambda v: v >= 0, '>= 0'),
     (('g_ema_decay',), lambda v: 0 <= v < 1, 'in [0, 1)'),
+    (('data.channels',), lambda v: v in (0, 1, 3), '0 (as the data set), 1 or 3'),
+    (('data.num_classes',), lambda v: v >= -1, '>= -1 (-1: from the data set)'),
     (('model.style_mixing',), lambda v: 0 <= v <= 1, 'in [0, 1]'),
     (('rollback_lr_factor',), lambda v: 0 < v <= 1, 'in (0, 1]'),
     # grain's shuffle takes 32-bit seeds.
@@ -269,7 +298,7 @@ def _leaves(group: Any, reference: ml_collections.ConfigDict,
                     f'got {_describe(group)}.')
   for key in group.keys():
     if key not in reference:
-      raise unknown_name_error(f'field in {where}', key, reference.keys())
+      raise unknown_field_error('.'.join(path + (key,)), default())
   leaves = {}
   for key, default_value in reference.items():
     if key not in group:
@@ -296,11 +325,11 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     for name in names:
       if not holds(fields[name]):
         raise UserError(f'config.{name} must be {requirement}, got {fields[name]!r}.')
-  for name, valid in (('dataset', input_pipeline.DATASETS), ('model.name', models.MODELS),
+  for name, valid in (('model.name', models.MODELS),
                       ('model.latent_prior', models.LATENT_PRIORS), ('loss', losses.LOSSES),
                       ('model.conv_implementation', layers.IMPLEMENTATIONS),
                       ('model.compute_dtype', ('float32', 'bfloat16')),
-                      ('on_divergence', ('stop', 'rollback')),
+                      ('on_divergence', ('stop', 'rollback')), ('data.crop', CROPS),
                       ('lr_schedule', state.LR_SCHEDULES)):
     if fields[name] not in valid:
       raise unknown_name_error(f'config.{name}', fields[name], valid)
@@ -316,7 +345,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
                       'penalty is per example, batch norm mixes examples): set '
                       f'--config.model.d_batch_norm=False or --config.{penalty}=0.')
   augment.parse_policy(config.diffaugment)
-  if config.diffaugment and input_pipeline.DATASETS[config.dataset].kind != 'image':
+  if config.diffaugment and data.is_toy(config.dataset):
     raise UserError(f'config.diffaugment augments images, but dataset {config.dataset!r} '
                     "holds points; set it to ''.")
   if config.batch_size % num_devices:
@@ -328,7 +357,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     raise UserError(f'config.model.mbstd_group_size={config.model.mbstd_group_size} must divide '
                     f'the batch on each device ({per_device}): D groups real and fake examples '
                     'apart only then. Pick a divisor of it.')
-  if config.data.image_size and input_pipeline.DATASETS[config.dataset].kind != 'image':
-    raise UserError(f'config.data.image_size resizes images, but dataset {config.dataset!r} '
-                    'holds points; set it to 0.')
+  for field in ('image_size', 'channels', 'random_flip', 'path', 'folder_labels'):
+    if config.data[field] and data.is_toy(config.dataset):
+      raise UserError(f'config.data.{field} is about images, but dataset {config.dataset!r} '
+                      f'holds points; leave it at {default().data[field]!r}.')
+  for field in ('path', 'folder_labels'):
+    if config.data[field] and config.dataset != data.IMAGE_FOLDER:
+      raise UserError(f'config.data.{field} is for --config.dataset={data.IMAGE_FOLDER}, not '
+                      f'{config.dataset!r}.')
   models.check_data_shape(config, input_pipeline.data_shape(config))

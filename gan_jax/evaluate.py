@@ -32,10 +32,11 @@ from absl import flags
 from absl import logging
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
-from gan_jax import checkpoints, cli, feature_net, input_pipeline, metrics, paths, sample
-from gan_jax.errors import UserError, unknown_name_error
+from gan_jax import checkpoints, cli, data, feature_net, input_pipeline, metrics, paths, sample
+from gan_jax.errors import UserError
 
 IMAGE_METRICS = ('fid', 'kid', 'kid_std', 'precision', 'recall', 'inception_score',
                  'classes_covered')
@@ -189,10 +190,14 @@ def _image_floor(net: feature_net.FeatureNet, reference: Reference, test_images:
   return floor
 
 
-def _dataset_info(dataset: str) -> input_pipeline.DatasetInfo:
-  if dataset not in input_pipeline.DATASETS:
-    raise unknown_name_error('dataset', dataset, input_pipeline.DATASETS)
-  return input_pipeline.DATASETS[dataset]
+def _dataset_info(dataset: str) -> data.DatasetInfo:
+  """The info of a data set that evaluate can score: a toy, or one with a feature net."""
+  if data.is_toy(dataset) or dataset in data.IDX_DATASETS:
+    return data.source_info(ml_collections.ConfigDict({'dataset': dataset}))
+  raise UserError(f'gan_jax.evaluate scores samples in the feature space of a classifier of '
+                  f'their data set, which exists for {", ".join(data.IDX_DATASETS)} and the '
+                  f'toy data sets only; {dataset!r} needs Inception features, which are not '
+                  'built yet.')
 
 
 def _check_points(samples: np.ndarray, dataset: str) -> np.ndarray:

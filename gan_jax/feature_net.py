@@ -32,7 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax import cli, idx_dataset, paths
+from gan_jax import cli, paths
+from gan_jax.data import idx
 from gan_jax.errors import UserError
 
 # Data set -> (file in WEIGHTS_DIR, its sha256), as the training command prints them.
@@ -91,7 +92,7 @@ def load_split(dataset: str, split: str, manual_dir: str = '', data_dir: str = '
     data_dir: where tfds keeps prepared data sets, as config.data.data_dir.
     limit: how many examples to read; None for the whole split.
   """
-  source = idx_dataset.load_source(dataset, split, manual_dir=manual_dir, data_dir=data_dir)
+  source = idx.load_source(dataset, split, manual_dir=manual_dir, data_dir=data_dir)
   count = len(source) if limit is None else min(limit, len(source))
   # One batched read: reading records one at a time costs ~4x more.
   examples = source.__getitems__(range(count))

@@ -83,7 +83,8 @@ def initial_state(config: ml_collections.ConfigDict) -> dict[str, jax.Array]:
 
 def downscale(images: jax.Array, to_side: int) -> jax.Array:
   """[N, S, S, C] -> [N, to_side, to_side, C] by averaging blocks (ProGAN's 2x2 average
-  pooling, repeated). It exactly undoes `upscale`, values and gradients."""
+  pooling, repeated). It undoes `upscale`, values and gradients, up to the rounding of the
+  block's sum."""
   factor = images.shape[1] // to_side
   if factor == 1:
     return images

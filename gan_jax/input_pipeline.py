@@ -1,88 +1,67 @@
-"""Training data as checkpointable grain iterators: IDX images and 2-D Gaussian mixtures.
+"""Training data as checkpointable grain iterators: any image data set, and 2-D toy mixtures.
 
 Batches are dicts {'data': examples, 'label': int32 classes}: the labels travel with the
 examples to the train step, where conditional models use them and others ignore them.
 
-Every data set runs through the same grain pipeline (shard per host, batch, group the
-`n_critic` batches of one generator step), so its iterator state checkpoints the same way.
+The sequence of global batches is a function of the seed alone: the data are shuffled
+globally, cut into global batches, and each host takes its rows of each one. So a run
+sees the same batches on 1 host with 2 devices as on 2 hosts with 1 device each. Images
+are cropped, resized, given their channels and flipped while they are read (in grain
+worker processes when config.data.workers > 0); small data sets are fitted once and held
+in memory instead (config.data.cache_in_memory_mb).
 """
 import functools
 import sys
-from typing import NamedTuple
 
 import grain
 import ml_collections
 import numpy as np
-from PIL import Image
 
-from gan_jax import idx_dataset
-from gan_jax.errors import UserError, unknown_name_error
+from gan_jax import data
+from gan_jax.data.transform import fit_image
+from gan_jax.errors import UserError
 
-
-class DatasetInfo(NamedTuple):
-  """What the rest of the code needs to know about a data set."""
-  shape: tuple[int, ...]  # of one example
-  kind: str  # 'image': uint8 pixels scaled to [-1, 1]; 'points': 2-D points as they are
-  # Labels come with every example: image classes, or the mode a toy point was drawn from.
-  num_classes: int
-
-
-DATASETS: dict[str, DatasetInfo] = {
-    'fashion_mnist': DatasetInfo(shape=(28, 28, 1), kind='image', num_classes=10),
-    'mnist': DatasetInfo(shape=(28, 28, 1), kind='image', num_classes=10),
-    'ring8': DatasetInfo(shape=(2,), kind='points', num_classes=8),
-    'grid25': DatasetInfo(shape=(2,), kind='points', num_classes=25),
-}
-
-
-def _info(name: str) -> DatasetInfo:
-  if name not in DATASETS:
-    raise unknown_name_error('dataset', name, DATASETS)
-  return DATASETS[name]
-
-
-def num_classes(dataset: str) -> int:
-  """How many classes the labels of `dataset` take (0, 1, ..., num_classes - 1)."""
-  return _info(dataset).num_classes
+# Offsets of the random streams drawn beside the shuffle, so that none repeats another.
+_FLIP_STREAM = 1
 
 
 def data_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
-  """The shape of one training example: the data set's, with images resized to
-  config.data.image_size when it is set."""
-  shape = _info(config.dataset).shape
-  if config.data.image_size:
-    return (config.data.image_size, config.data.image_size) + shape[2:]
-  return shape
+  """The shape of one training example: images cropped and resized to config.data.image_size
+  and with config.data.channels, where those are set."""
+  return data.info(config).shape
 
 
-def _resize(images: np.ndarray, size: int) -> np.ndarray:
-  """Resizes uint8 images [N, H, W, C] to [N, size, size, C], bilinear as torchvision's Resize."""
-  squeeze = images.shape[-1] == 1  # PIL takes grey images as 2-D arrays
-  resized = [np.asarray(Image.fromarray(image[..., 0] if squeeze else image)
-                        .resize((size, size), Image.Resampling.BILINEAR)) for image in images]
-  return np.stack(resized)[..., None] if squeeze else np.stack(resized)
+def num_classes(config: ml_collections.ConfigDict) -> int:
+  """How many classes the labels of config.dataset take (0, 1, ..., num_classes - 1)."""
+  return data.info(config).num_classes
 
 
-def load_examples(config: ml_collections.ConfigDict, split: str = 'train', process_index: int = 0,
-                  process_count: int = 1) -> tuple[np.ndarray, np.ndarray]:
-  """This host's share of an image data set's split: uint8 images [N, H, W, C], resized as
-  configured, and their int32 labels [N].
+def _fit_examples(examples, shape: tuple[int, ...], crop: str) -> tuple[np.ndarray, np.ndarray]:
+  """uint8 images [N, *shape] and int32 labels [N] of examples as a source gives them."""
+  images = [example['image'] for example in examples]
+  if any(image.shape != shape for image in images):
+    images = [fit_image(image, shape[0], shape[2], crop) for image in images]
+  labels = [example.get('label', 0) for example in examples]
+  return np.stack(images), np.array(labels, np.int32)
 
-  Reads from config.data.manual_dir / data_dir in one batched call: reading records one at
-  a time costs ~4x more. Training uses only the first config.data.num_examples (if > 0) of
-  its split; host i gets examples i, i + n, i + 2n, ... of them for n hosts.
-  """
-  source = idx_dataset.load_source(config.dataset, split, manual_dir=config.data.manual_dir,
-                                   data_dir=config.data.data_dir)
-  count = len(source)
+
+def _training_count(config: ml_collections.ConfigDict, split: str, available: int) -> int:
+  """Training uses only the first config.data.num_examples (if > 0) of its split."""
   if split == 'train' and config.data.num_examples:
-    count = min(config.data.num_examples, count)
-  examples = source.__getitems__(range(process_index, count, process_count))
-  images = np.stack([example['image'] for example in examples])
-  labels = np.array([example['label'] for example in examples], np.int32)
-  if config.data.image_size:
-    images = _resize(images, config.data.image_size)
-  return images, labels
+    return min(config.data.num_examples, available)
+  return available
+
+
+def load_examples(config: ml_collections.ConfigDict,
+                  split: str = 'train') -> tuple[np.ndarray, np.ndarray]:
+  """An image data set's split in memory: uint8 images [N, *data_shape] and int32 labels [N].
+
+  Reads in one batched call (reading records one at a time costs ~4x more); training's
+  split is cut to config.data.num_examples.
+  """
+  source, _ = data.load(config, split)
+  count = _training_count(config, split, len(source))
+  return _fit_examples(source.__getitems__(range(count)), data_shape(config), config.data.crop)
 
 
 def toy_modes(name: str) -> tuple[np.ndarray, float]:
@@ -91,9 +70,8 @@ def toy_modes(name: str) -> tuple[np.ndarray, float]:
   These are the benchmarks of Unrolled GAN, VEEGAN and PacGAN: 'ring8' has 8 modes on a
   circle of radius 2 with std 0.02, 'grid25' 25 modes on {-4, -2, 0, 2, 4}^2 with std 0.05.
   """
-  if _info(name).kind != 'points':
-    raise UserError(f'{name!r} is not a toy data set; toy ones: '
-                    f'{", ".join(n for n, i in DATASETS.items() if i.kind == "points")}.')
+  if not data.is_toy(name):
+    raise UserError(f'{name!r} is not a toy data set; toy ones: {", ".join(data.TOY_DATASETS)}.')
   if name == 'ring8':
     angles = 2 * np.pi * np.arange(8) / 8
     return 2 * np.stack([np.cos(angles), np.sin(angles)], axis=1), 0.02
@@ -119,6 +97,54 @@ def _scale(images: np.ndarray) -> np.ndarray:
   return images.astype(np.float32) / np.float32(127.5) - np.float32(1)
 
 
+class _HostRows:
+  """Reads this host's rows of global batch number `index`: fitted, flipped, scaled.
+
+  A class rather than a closure so that grain can send it to its worker processes.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, rows: slice, source=None,
+               in_memory: tuple[np.ndarray, np.ndarray] | None = None):
+    self._rows, self._source, self._in_memory = rows, source, in_memory
+    self._shape, self._crop = data_shape(config), config.data.crop
+    self._seed, self._batch_size = config.seed, config.batch_size
+    self._flip = config.data.random_flip
+
+  def __call__(self, index: int, global_indices: np.ndarray) -> dict[str, np.ndarray]:
+    indices = global_indices[self._rows]
+    if self._in_memory is not None:
+      images, labels = (array[indices] for array in self._in_memory)
+    else:
+      images, labels = _fit_examples(self._source.__getitems__(indices.tolist()), self._shape,
+                                     self._crop)
+    if self._flip:  # drawn for the global batch: the same flips on any number of hosts
+      flips = np.random.default_rng([self._seed, _FLIP_STREAM, index]).random(self._batch_size)
+      images = np.where((flips[self._rows] < 0.5)[:, None, None, None], images[:, :, ::-1],
+                        images)
+    return {'data': _scale(images), 'label': labels}
+
+
+def _image_batches(config: ml_collections.ConfigDict, rows: slice) -> tuple[grain.MapDataset, bool]:
+  """Global batches of this host's image rows, and whether they are read from memory."""
+  source, _ = data.load(config, 'train')
+  count = _training_count(config, 'train', len(source))
+  if count < config.batch_size:
+    raise UserError(f'{count} training images cannot fill a batch of {config.batch_size}; '
+                    'lower config.batch_size or raise config.data.num_examples.')
+  fitted_bytes = count * int(np.prod(data_shape(config)))
+  in_memory = fitted_bytes <= config.data.cache_in_memory_mb * 2**20
+  read = _HostRows(config, rows, source=None if in_memory else source,
+                   in_memory=load_examples(config) if in_memory else None)
+  # Every batch() drops remainders although the stream is endless: grain computes a
+  # batched length in floating point otherwise, which overflows for sys.maxsize.
+  batches = (grain.MapDataset.range(count)
+             .shuffle(seed=config.seed)
+             .repeat()  # reshuffled every epoch
+             .batch(config.batch_size, drop_remainder=True)
+             .map_with_index(read))
+  return batches, in_memory
+
+
 def create_dataset(config: ml_collections.ConfigDict, process_index: int = 0,
                    process_count: int = 1) -> grain.IterDataset:
   """Returns this host's endless stream of training data for one generator step each.
@@ -129,34 +155,26 @@ def create_dataset(config: ml_collections.ConfigDict, process_index: int = 0,
     process_count: the number of hosts, `jax.process_count()`.
   Returns:
     A dataset of batches {'data': float32 [n_critic, batch_size // process_count, *shape],
-    'label': int32 [n_critic, batch_size // process_count]}; its iterator's state goes into
-    checkpoints with `grain.checkpoint.CheckpointSave`.
+    'label': int32 [n_critic, batch_size // process_count]}: this host's rows of the global
+    batches. Its iterator's state goes into checkpoints with `grain.checkpoint.CheckpointSave`.
   """
-  info = _info(config.dataset)
   if config.batch_size % process_count:
     raise UserError(f'config.batch_size={config.batch_size} does not divide over '
                     f'{process_count} hosts; use a multiple of {process_count}.')
   host_batch_size = config.batch_size // process_count
-  # Every batch() drops remainders although the streams are endless: grain computes a
-  # batched length in floating point otherwise, which overflows for sys.maxsize.
-  if info.kind == 'image':
-    # This host's shard, held in memory (47 MB for all of Fashion-MNIST); batches of
-    # indices gather their examples, scaled once per batch rather than per image.
-    images, labels = load_examples(config, 'train', process_index, process_count)
-    if len(images) < host_batch_size:
-      raise UserError(f'{len(images)} training images per host cannot fill batches of '
-                      f'{host_batch_size}; raise config.data.num_examples or lower batch_size.')
-    ds = (grain.MapDataset.range(len(images))
-          .shuffle(seed=config.seed)
-          .repeat()  # reshuffled every epoch
-          .batch(host_batch_size, drop_remainder=True)
-          .map(lambda rows: {'data': _scale(images[rows]), 'label': labels[rows]}))
-  else:
-    # An endless stream of batch indices; host i draws batches i, i + n, i + 2n, ...
+  rows = slice(process_index * host_batch_size, (process_index + 1) * host_batch_size)
+  in_memory = True
+  if data.is_toy(config.dataset):
     centers, std = toy_modes(config.dataset)
-    ds = (grain.MapDataset.range(sys.maxsize)[process_index::process_count]
-          .map(functools.partial(_toy_batch, centers=centers, std=std, seed=config.seed,
-                                 batch_size=host_batch_size)))
-  ds = ds.batch(config.n_critic, drop_remainder=True)
-  return ds.to_iter_dataset(grain.ReadOptions(num_threads=config.data.num_threads,
-                                              prefetch_buffer_size=config.data.prefetch))
+    draw = functools.partial(_toy_batch, centers=centers, std=std, seed=config.seed,
+                             batch_size=config.batch_size)
+    batches = (grain.MapDataset.range(sys.maxsize)
+               .map(lambda index: {name: values[rows] for name, values in draw(index).items()}))
+  else:
+    batches, in_memory = _image_batches(config, rows)
+  ds = batches.batch(config.n_critic, drop_remainder=True).to_iter_dataset(
+      grain.ReadOptions(num_threads=config.data.num_threads,
+                        prefetch_buffer_size=config.data.prefetch))
+  if config.data.workers and not in_memory:
+    ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=config.data.workers))
+  return ds

@@ -3,7 +3,8 @@
 `StopOnSignal` turns preemption (SIGTERM) and Ctrl-C (SIGINT) into a request to save and
 stop; `TrainClock` counts the seconds of training across resumes, for a wall-clock budget
 (config.train_minutes) and checkpoints every so many minutes (config.checkpoint_every_minutes);
-`agreement` makes every process of a multi-process run act on the same signal and time.
+`agreement` makes every process of a multi-process run act on the same signal and time;
+`standing` says how far a run is and which limit, num_steps or the budget, ends it.
 """
 import math
 import signal
@@ -16,6 +17,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from gan_jax import writers
 
 
 class StopOnSignal:
@@ -98,6 +101,34 @@ class TrainClock:
     while self._next_checkpoint <= seconds:
       self._next_checkpoint += self._period
     return True
+
+
+def budget_name(minutes: float) -> str:
+  """'the 15-minute budget (config.train_minutes)' for 15 minutes; '' for none (0)."""
+  return f'the {minutes:g}-minute budget (config.train_minutes)' if minutes else ''
+
+
+def budget_ended(config: ml_collections.ConfigDict, step: int, train_seconds: float) -> bool:
+  """Whether the budget, not num_steps, ended (or will end at once) a run of `config` that
+  trained `train_seconds` in all to `step`."""
+  return (step < config.num_steps and bool(config.train_minutes)
+          and train_seconds >= 60.0 * config.train_minutes)
+
+
+def standing(config: ml_collections.ConfigDict, step: int, train_seconds: float) -> str:
+  """Where a run of `config` stands at `step` after `train_seconds` of training in all, and
+  which limit ends it, e.g. 'step 42745 of 100000, where the 15-minute budget
+  (config.train_minutes) ended the run'. A checkpoint's RUN_META holds the seconds."""
+  where = f'step {step} of {config.num_steps}'
+  budget = budget_name(config.train_minutes)
+  if step >= config.num_steps:
+    return f'{where}, the end of config.num_steps'
+  if budget_ended(config, step, train_seconds):
+    return f'{where}, where {budget} ended the run'
+  if budget:
+    return (f'{where} after {writers.format_duration(train_seconds)} of training; {budget} or '
+            'config.num_steps, whichever comes first, ends the run')
+  return f'{where} (config.num_steps)'
 
 
 Agree = Callable[[jax.Array, str | None, float], tuple[str | None, float]]

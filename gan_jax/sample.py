@@ -64,23 +64,34 @@ def generate_samples(generator: nn.Module, state: GANState, latents: jax.Array,
   return samples
 
 
-def sample_labels(config: ml_collections.ConfigDict, num_samples: int,
-                  label: int | None = None) -> np.ndarray | None:
-  """The classes to ask a conditional model of `config` for: all `label`, or spread evenly;
-  None for an unconditional one. Raises UserError for a label the model does not know."""
-  num_classes = models.num_classes(config)
-  if label is None:
-    return spread_labels(num_classes, num_samples)
+def class_index(config: ml_collections.ConfigDict, label: int | str) -> int:
+  """The class `label` names for a conditional model of `config`: its index, its name, or
+  the index as a string (as the command line gives it). Raises UserError for any other."""
+  num_classes, names = models.num_classes(config), tuple(config.data.class_names)
   if not num_classes:
     raise UserError('--label picks a class of a conditional model; this one is unconditional.')
-  if not 0 <= label < num_classes:
-    raise UserError(f'--label must be a class of {config.dataset}, 0 to {num_classes - 1}; '
-                    f'got {label}.')
-  return np.full(num_samples, label, np.int32)
+  if isinstance(label, str) and label in names:
+    return names.index(label)
+  if isinstance(label, str) and label.lstrip('-').isdigit():
+    label = int(label)
+  if not isinstance(label, int) or not 0 <= label < num_classes:
+    named = f' or a name: {", ".join(names)}' if names else ''
+    raise UserError(f'--label must be a class of {config.dataset}, 0 to {num_classes - 1}'
+                    f'{named}; got {label!r}.')
+  return label
+
+
+def sample_labels(config: ml_collections.ConfigDict, num_samples: int,
+                  label: int | str | None = None) -> np.ndarray | None:
+  """The classes to ask a conditional model of `config` for: all `label` (see
+  `class_index`), or spread evenly; None for an unconditional one."""
+  if label is None:
+    return spread_labels(models.num_classes(config), num_samples)
+  return np.full(num_samples, class_index(config, label), np.int32)
 
 
 def sample(loaded: checkpoints.Loaded, num_samples: int, seed: int, batch_size: int = 500,
-           ema: bool = True, label: int | None = None, truncation: float = 0.0,
+           ema: bool = True, label: int | str | None = None, truncation: float = 0.0,
            truncation_psi: float = 1.0) -> np.ndarray:
   """Draws `num_samples` examples from a loaded GAN: images in [0, 1], points as they are.
 
@@ -102,6 +113,33 @@ def sample(loaded: checkpoints.Loaded, num_samples: int, seed: int, batch_size: 
                           **options)
 
 
+def describe_sampling(config: ml_collections.ConfigDict, label: int | str | None = None,
+                      truncation: float = 0.0, truncation_psi: float = 1.0) -> str:
+  """What `sample` applies for these arguments, as the program echoes it: e.g. 'class 3 only,
+  latents truncated to [-0.5, 0.5]'. Names the classes only for a conditional model, and
+  truncation_psi only for a StyleGAN2 (`sample` refuses it for others)."""
+  parts = []
+  num_classes = models.num_classes(config)
+  if num_classes:
+    if label is None:
+      parts.append(f'all {num_classes} classes, evenly')
+    else:
+      index = class_index(config, label)
+      name = f' ({config.data.class_names[index]})' if config.data.class_names else ''
+      parts.append(f'class {index}{name} only')
+  if config.model.latent_prior != 'gaussian':
+    parts.append(f'{config.model.latent_prior} latents, untruncated (--truncation applies to '
+                 'Gaussian ones)' if truncation else f'{config.model.latent_prior} latents')
+  elif truncation:
+    parts.append(f'latents truncated to [-{truncation:g}, {truncation:g}]')
+  else:
+    parts.append('untruncated latents')
+  if config.model.name == 'stylegan2':
+    parts.append(f'truncation_psi {truncation_psi:g}' if truncation_psi != 1.0 else
+                 'truncation_psi 1 (w untruncated)')
+  return ', '.join(parts)
+
+
 FLAGS = flags.FLAGS
 
 
@@ -116,8 +154,8 @@ def _define_flags() -> None:
   flags.DEFINE_integer('batch_size', 500, 'Samples generated per call.')
   flags.DEFINE_bool('ema', True, "The generator's EMA when the run keeps one "
                     '(config.g_ema_decay); --noema samples the raw weights.')
-  flags.DEFINE_integer('label', None, "A conditional model's class to sample; default: all "
-                       'classes, evenly.')
+  flags.DEFINE_string('label', None, "A conditional model's class to sample, by index or by "
+                      "name (an image folder's subfolder); default: all classes, evenly.")
   flags.DEFINE_float('truncation', 0.0, 'Draw Gaussian latents inside [-T, T] only (the '
                      'truncation trick, e.g. 0.5); 0 draws them all.')
   flags.DEFINE_float('truncation_psi', 1.0, "StyleGAN2: w_avg + psi (w - w_avg), e.g. 0.7; "
@@ -134,7 +172,8 @@ def main(argv):
   output = FLAGS.output or os.path.join(FLAGS.workdir, 'samples.npy')
   paths.write_atomically(output, lambda f: np.save(f, samples))
   print(f'Wrote {samples.shape} {samples.dtype} samples from step {int(loaded.state.step)} '
-        f'to {output}')
+        f'to {output}: ' + describe_sampling(loaded.config, FLAGS.label, FLAGS.truncation,
+                                             FLAGS.truncation_psi) + '.')
 
 
 if __name__ == '__main__':

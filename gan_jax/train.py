@@ -14,9 +14,10 @@ import jax
 import ml_collections
 import numpy as np
 import optax
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gan_jax import (animate, checkpoints, configs, evaluate, growth, input_pipeline, losses,
+from gan_jax import (animate, checkpoints, configs, data, evaluate, growth, input_pipeline, losses,
                      models, run_control, sample, toy_plot, writers)
 from gan_jax.errors import UserError
 from gan_jax.state import GANState, create_optimizers, generate, init_state
@@ -94,6 +95,25 @@ def save_samples(path: str, samples: np.ndarray, config: ml_collections.ConfigDi
   return image
 
 
+def _validated_and_resolved(config: ml_collections.ConfigDict,
+                            num_devices: int) -> ml_collections.ConfigDict:
+  """A copy of `config`, validated, with the data set's facts filled in (data.resolve).
+
+  The first process prepares the data set (converting a folder, or tfds's download and
+  preparation) while the others wait, then they find it prepared: hosts sharing a data_dir
+  never write it at once.
+  """
+  first = jax.process_index() == 0
+  if not first:
+    multihost_utils.sync_global_devices('gan_jax: data set prepared')
+  configs.validate(config, num_devices)
+  if first and not data.is_toy(config.dataset):
+    data.load(config)  # prepared once, before its facts are read: tfds's come from the data
+  if first and jax.process_count() > 1:
+    multihost_utils.sync_global_devices('gan_jax: data set prepared')
+  return data.resolve(config.copy_and_resolve_references())
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        restore_step: int | None = None) -> GANState:
   """Trains a GAN in `workdir`, resuming from its latest checkpoint if it has one.
@@ -107,10 +127,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     The final state.
   """
   mesh = Mesh(jax.devices(), (AXIS,))
-  configs.validate(config, mesh.size)
+  is_chief = jax.process_index() == 0
+  config = _validated_and_resolved(config, mesh.size)
   data_shape = input_pipeline.data_shape(config)
   generator, discriminator = models.build(config, data_shape)
-  is_chief = jax.process_index() == 0
 
   checkpoints.start_over_if_config_changed(workdir, config)
   manager = checkpoints.create_manager(workdir, config.keep_checkpoints)
@@ -167,9 +187,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   data_sharding = NamedSharding(mesh, P(None, AXIS))
   writer = writers.MetricWriter(workdir, enabled=is_chief)
   step = first_step = last_finite = int(state.step)
-  progress = writers.Progress(config.num_steps, config.batch_size * config.n_critic, first_step)
+  progress = writers.Progress(config.num_steps, config.batch_size * config.n_critic, first_step,
+                              config.train_minutes)
   # A fresh run makes at least one step, however small its budget.
-  done = first_step >= config.num_steps or clock.spent_before()
+  done = reached_before = first_step >= config.num_steps or clock.spent_before()
   if not done:
     logging.info('Compiling the first step...')
   start = time.monotonic()
@@ -195,7 +216,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if step == first_step + 1:
         jax.block_until_ready(state)
         logging.info('First step compiled and ran in %.1fs.', time.monotonic() - start)
-        progress.update(step)
+        progress.update(step, clock.seconds_left())
       # Dispatch runs at most one step ahead of the device: waiting for the step before
       # this one keeps a signal from queueing behind dozens of steps (a preempted VM has
       # ~30 s), while the device always has the next step to run.
@@ -264,9 +285,34 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     raise
   _close_all(closers)
   if is_chief and not stopping:  # a stopped run's last word says how to resume it
-    if input_pipeline.DATASETS[config.dataset].kind == 'points' and animate.sample_frames(workdir):
+    if data.is_toy(config.dataset) and animate.sample_frames(workdir):
       logging.info('The game, step by step: %s', animate.write_gif(workdir))
-    logging.info('Trained to step %d in %s: samples in %s/samples/, checkpoints in '
-                 '%s/checkpoints/. Evaluate them with: python -m gan_jax.evaluate --workdir %s',
-                 step, writers.format_duration(clock.seconds()), workdir, workdir, workdir)
+    logging.info('%s', _last_word(config, workdir, step, clock.seconds(), reached_before))
   return state
+
+
+def _last_word(config: ml_collections.ConfigDict, workdir: str, step: int, seconds: float,
+               reached_before: bool) -> str:
+  """The line that ends a run that no signal stopped at `step`, after `seconds` of training in
+  all: which limit ended it (config.num_steps or config.train_minutes), where its results
+  are, and what to run next.
+
+  `reached_before`: the workdir had reached a limit before this run, which trained nothing.
+  """
+  results = (f'samples in {workdir}/samples/, checkpoints in {workdir}/checkpoints/. Evaluate '
+             f'them with: python -m gan_jax.evaluate --workdir {workdir}')
+  budget = run_control.budget_name(config.train_minutes)
+  more_minutes = f'--config.train_minutes={2 * config.train_minutes:g}'
+  if not reached_before:
+    # The loop ends at num_steps or when the budget (by every process's clock) is spent.
+    ended = (f', when {budget} ran out ({more_minutes} trains further)'
+             if step < config.num_steps else '')
+    return (f'Trained to step {step} of {config.num_steps} in '
+            f'{writers.format_duration(seconds)}{ended}: {results}')
+  results = results[0].upper() + results[1:]
+  if step >= config.num_steps:
+    return (f'{workdir} is trained to step {step} of {config.num_steps} (config.num_steps) '
+            f'already; pass --config.num_steps={2 * config.num_steps} to train further. '
+            f'{results}')
+  return (f'{budget[0].upper()}{budget[1:]} is spent at step {step} of {config.num_steps}; pass '
+          f'{more_minutes} to train {config.train_minutes:g} minutes more. {results}')

@@ -252,12 +252,15 @@ class Progress:
   Call `update(step)` at log time. The first call only sets the reference
   point, so compilation counts in neither rate nor ETA. Time spent inside
   `paused(name)` is left out of the step rate; the ETA is based on wall time
-  since the reference, pauses included, since they recur.
+  since the reference, pauses included, since they recur. With a wall-clock budget
+  (`budget_minutes`), each line also says how much of it is spent and whether the budget
+  or `total_steps` ends the run.
   """
 
   def __init__(self, total_steps: int, batch_size: int, first_step: int,
-               time_fn: Callable[[], float] = time.monotonic):
+               budget_minutes: float = 0.0, time_fn: Callable[[], float] = time.monotonic):
     self._total = total_steps
+    self._budget = 60.0 * budget_minutes  # config.train_minutes: 0 for none
     self._batch_size = batch_size
     self._time_fn = time_fn
     self._start = (first_step, time_fn())
@@ -284,6 +287,10 @@ class Progress:
     """
     now = self._time_fn()
     head = f'step {step}/{self._total} ({100 * step / self._total:.1f}%)'
+    budgeted = self._budget > 0 and math.isfinite(seconds_left)
+    if budgeted:
+      head += (f', {format_duration(self._budget - seconds_left)} of the '
+               f'{self._budget / 60:g}-minute budget')
     if self._ref is None:
       self._ref = self._last = (step, now)
       self._paused_since_last = 0.0
@@ -301,9 +308,13 @@ class Progress:
     self._paused_since_last = 0.0
     ref_step, ref_time = self._ref
     elapsed = now - ref_time
-    eta = min((self._total - step) * elapsed / (step - ref_step), seconds_left)
-    line = (f'{head} {steps_per_sec:.1f} steps/s {steps_per_sec * self._batch_size:.0f} img/s '
-            f'ETA {format_duration(eta)}')
+    steps_eta = (self._total - step) * elapsed / (step - ref_step)
+    eta = min(steps_eta, seconds_left)
+    line = (f'{head}{";" if budgeted else ""} {steps_per_sec:.1f} steps/s '
+            f'{steps_per_sec * self._batch_size:.0f} img/s ETA {format_duration(eta)}')
+    if budgeted:  # a budget far from its end says nothing by the percentage of steps alone
+      line += (' (the budget ends the run)' if seconds_left < steps_eta else
+               f' (step {self._total} ends the run)')
     if self._paused:
       line += ' | ' + ' '.join(f'{k} {100 * v / elapsed:.0f}%' for k, v in self._paused.items())
     logging.info('%s', line)

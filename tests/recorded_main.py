@@ -3,16 +3,14 @@
 `python tests/recorded_main.py RECORD_DIR [MAIN_FLAGS...]` runs gan_jax.main with the flags
 and writes RECORD_DIR/process_<i>.npz (every array of the final state) and
 RECORD_DIR/process_<i>.json: the files it opened for writing in the workdir outside
-checkpoints/, and the training images it loaded (by the index that tests/idx_files.py puts
-in pixel [0, 0]). With SIMULATE_PROCESSES=n in the environment, a single process is fed the
-global batches of an n-process run: process 0's rows, then process 1's, and so on.
+checkpoints/, and the training images of each batch it trained on (by the index that
+tests/idx_files.py puts in pixel [0, 0]).
 """
 import json
 import os
 import runpy
 import sys
 
-import grain
 import jax
 import numpy as np
 
@@ -21,7 +19,7 @@ from gan_jax import input_pipeline, train
 record_dir, main_flags = sys.argv[1], sys.argv[2:]
 workdir = os.path.abspath(next(flag.split('=', 1)[1] for flag in main_flags
                                if flag.startswith('--workdir=')))
-written, images_read = set(), []
+written, images_read = set(), []  # images_read: a list of image indices per batch
 training = False  # main's check that the workdir is writable does not count
 
 
@@ -44,21 +42,14 @@ def _note_writes(event, args):
     written.add(relative)
 
 
-def _recording_load_examples(config, split='train', process_index=0, process_count=1,
-                             _load_examples=input_pipeline.load_examples):
-  images, labels = _load_examples(config, split, process_index, process_count)
-  if split == 'train':
-    images_read.extend(int(i) for i in images[:, 0, 0, 0])
-  return images, labels
+def _recording_create_dataset(*args, _create_dataset=input_pipeline.create_dataset, **kwargs):
+  def record(batch):
+    if batch['data'].ndim == 5:  # images, not toy points
+      indices = np.rint((batch['data'][..., 0, 0, 0] + 1) * 127.5).astype(int)
+      images_read.append(indices.tolist())
+    return batch
 
-
-def _all_processes_batches(config, process_index=0, process_count=1,
-                           _create_dataset=input_pipeline.create_dataset):
-  del process_index, process_count
-  count = int(os.environ['SIMULATE_PROCESSES'])
-  shards = [_create_dataset(config, i, count) for i in range(count)]
-  return grain.experimental.ZipIterDataset(shards).map(
-      lambda batches: jax.tree.map(lambda *rows: np.concatenate(rows, 1), *batches))
+  return _create_dataset(*args, **kwargs).map(record)
 
 
 def _recording_train_and_evaluate(*args, _train_and_evaluate=train.train_and_evaluate,
@@ -69,14 +60,12 @@ def _recording_train_and_evaluate(*args, _train_and_evaluate=train.train_and_eva
   name = os.path.join(record_dir, f'process_{jax.process_index()}')
   np.savez(name + '.npz', *jax.tree.leaves(jax.device_get(state)))
   with open(name + '.json', 'w') as f:
-    json.dump({'written': sorted(written), 'images_read': sorted(images_read)}, f)
+    json.dump({'written': sorted(written), 'images_read': images_read}, f)
   return state
 
 
 sys.addaudithook(_note_writes)
-input_pipeline.load_examples = _recording_load_examples
-if 'SIMULATE_PROCESSES' in os.environ:
-  input_pipeline.create_dataset = _all_processes_batches
+input_pipeline.create_dataset = _recording_create_dataset
 train.train_and_evaluate = _recording_train_and_evaluate
 sys.argv = ['gan_jax.main', *main_flags]
 runpy.run_module('gan_jax.main', run_name='__main__')

@@ -195,6 +195,7 @@ def test_executed_notebook_is_saved_in_the_workdir_with_its_figures(executed_not
   assert len(images) >= 6
   printed = ''.join(output.get('text', '') for output in outputs)
   assert f'{executed_notebook}: stylegan2 on fashion_mnist' in printed  # this workdir
+  assert 'checkpoint at step 2 of 2, the end of config.num_steps;' in printed  # what ended it
   assert 'python -m gan_jax.evaluate --workdir' in printed  # no eval.jsonl in a fresh run
 
 

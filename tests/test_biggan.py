@@ -101,6 +101,7 @@ def test_each_latent_chunk_feeds_its_own_resolution(num_classes):
     first_changed = max(chunk - 1, 0)
     for i in range(3):
       if i < first_changed:
+        # Exact: the same program, and these blocks' inputs are unchanged.
         np.testing.assert_array_equal(new_blocks[i], blocks[i])
       else:
         assert np.abs(new_blocks[i] - blocks[i]).max() > 1e-4

@@ -66,8 +66,27 @@ def test_config_file_that_fails_shows_its_own_error(tmp_path, source, message):
 
 def test_override_typo_reads_as_a_sentence(tmp_path):
   status, output = main(tmp_path, '--config.batch_sise=8')
-  assert_one_error(status, output, 'Error in a --config override: unknown field \'batch_sise\'. '
-                   'Did you mean "batch_size" instead of "batch_sise"?')
+  assert_one_error(status, output, "Error in a --config override: Unknown field "
+                   "'config.batch_sise'. Did you mean 'config.batch_size'?")
+
+
+def test_nested_override_typo_is_named_in_full(tmp_path):
+  status, output = main(tmp_path, '--config.d_optimizer.learning_rte=1e-3')
+  assert_one_error(status, output, "Error in a --config override: Unknown field "
+                   "'config.d_optimizer.learning_rte'. Did you mean "
+                   "'config.d_optimizer.learning_rate'?")
+
+
+def test_config_file_with_a_nested_typo_is_named_in_full(tmp_path):
+  path = tmp_path / 'typo.py'
+  path.write_text('from gan_jax import configs\n\n'
+                  'def get_config(arg=None):\n'
+                  "  config = configs.apply_preset(configs.toy('ring8'), arg)\n"
+                  '  config.d_optimizer.learning_rte = 1e-3  # the typo\n'
+                  '  return config\n')
+  status, output = main(tmp_path / 'run', config=f'{path}:smoke')
+  assert_one_error(status, output, "Error: Unknown field 'config.d_optimizer.learning_rte'. "
+                   "Did you mean 'config.d_optimizer.learning_rate'?")
 
 
 @pytest.mark.parametrize('workdir, blocked_at, reason', [
@@ -111,8 +130,8 @@ def trained(tmp_path_factory):
 def test_training_ends_saying_what_was_done_and_how_to_evaluate(trained):
   workdir, output = trained
   last = output.strip().splitlines()[-1]
-  assert re.search(rf'Trained to step 2 in \d+s: samples in {workdir}/samples/, checkpoints in '
-                   rf'{workdir}/checkpoints/\. Evaluate them with: '
+  assert re.search(rf'Trained to step 2 of 2 in \d+s: samples in {workdir}/samples/, '
+                   rf'checkpoints in {workdir}/checkpoints/\. Evaluate them with: '
                    rf'python -m gan_jax.evaluate --workdir {workdir}$', last), last
   assert output.count('Trained to step') == 1
 
@@ -136,7 +155,7 @@ def test_samples_go_into_the_workdir_by_default(trained):
   workdir, _ = trained
   status, output = run('sample', f'--workdir={workdir}', '--num_samples=12', '-v', '1')
   assert status == 0, output[-3000:]
-  assert f'from step 2 to {workdir}/samples.npy' in output
+  assert f'from step 2 to {workdir}/samples.npy: untruncated latents.' in output
   assert np.load(workdir / 'samples.npy').shape == (12, 2)
   # -v 1 shows the other libraries' lines too: orbax's, loading the checkpoint.
   assert any('CheckpointManager' in line for line in other_libraries_info(output)), output[-3000:]

@@ -49,6 +49,7 @@ WRONG = {
     str: (3, None, True, ['dcgan']),
     bool: (1, 'True', None, 0.0),
     dict: ('mlp', None, 3, [1, 2], {}),  # {}: a group without its fields
+    tuple: ('cats', None, 3, [1.5], [None]),
 }
 
 
@@ -71,8 +72,8 @@ def _rename(path):
   def mutate(tree):
     parent, key = _get(tree, path[:-1]), path[-1]
     parent[key + key[-1]] = parent.pop(key)
-    return [f'Unknown field in {_field(path[:-1]) if path[:-1] else "config"} '
-            f"'{key + key[-1]}'. Did you mean '{key}'?"]
+    return [f"Unknown field '{_field(path[:-1] + (key + key[-1],))}'. "
+            f"Did you mean '{_field(path)}'?"]
   return mutate
 
 
@@ -105,9 +106,17 @@ MALFORMED = [
     *(_case(f'del {_field(path)}', _delete(path)) for path in PATHS),
     *(_case(f'typo {_field(path)}', _rename(path)) for path in PATHS),
     _case('unknown top-level field', _set(('generator',), 'mlp'),
-          fragments=["Unknown field in config 'generator'"]),
+          fragments=["Unknown field 'config.generator'. config has: allow_config_change, "]),
     _case('unknown nested field', _set(('model', 'depth'), 4),
-          fragments=["Unknown field in config.model 'depth'"]),
+          fragments=["Unknown field 'config.model.depth'. config.model has: "
+                     'attention_resolution, compute_dtype, ']),
+    # Named in full, and the field meant wherever it is.
+    _case('misspelled nested field', _set(('d_optimizer', 'learning_rte'), 1.0),
+          fragments=["Unknown field 'config.d_optimizer.learning_rte'. Did you mean "
+                     "'config.d_optimizer.learning_rate'?"]),
+    _case('nested field at the top', _set(('learning_rte',), 1.0),
+          fragments=["Unknown field 'config.learning_rte'. Did you mean "
+                     "'config.d_optimizer.learning_rate' or 'config.g_optimizer.learning_rate'?"]),
     # Values of the right type out of range.
     *(_case(f'{field}={value!r}', _set(tuple(field.split('.')), value), fragments=[
         f'config.{field} must be {requirement}']) for field, value, requirement in [
@@ -133,10 +142,12 @@ MALFORMED = [
           ('loss', 'wgan', 'Valid: hinge, least_squares, minimax, non_saturating, wasserstein.'),
           ('model.name', 'dcgann', "Did you mean 'dcgan'?"),
           ('model.name', 'vae', 'Valid: biggan, dcgan, mlp, progan, resnet, stylegan2.'),
-          ('dataset', 'fashion-mnist', "Did you mean 'fashion_mnist'?"),
-          ('dataset', 'cifar10', 'Valid: fashion_mnist, grid25, mnist, ring8.'),
           ('model.latent_prior', 'gausian', "Did you mean 'gaussian'?"),
           ('model.latent_prior', 'normal', 'Valid: gaussian, uniform.')]),
+    _case("dataset='fashion-mnist'", _set(('dataset',), 'fashion-mnist'),
+          fragments=["Unknown data set 'fashion-mnist'. Did you mean 'fashion_mnist'"]),
+    _case("dataset='cifar1000'", _set(('dataset',), 'cifar1000'),
+          fragments=["Unknown data set 'cifar1000'. Did you mean 'cifar100' or 'cifar10'"]),
     _case('dcgan on 2-D points', _set(('dataset',), 'ring8'),
           fragments=['model dcgan makes images']),
     _case('batch over 4 devices', _set(('batch_size',), 6), fragments=['multiple of 4']),
@@ -172,10 +183,16 @@ OVERRIDES = {
     '--config.num_steps=1e3': 'num_steps',
     '--config.n_critic=0': 'config.n_critic must be positive',
     '--config.n_critic=-2': 'config.n_critic must be positive',
-    '--config.ncritic=3': 'unknown field \'ncritic\'. Did you mean "n_critic"',
-    '--config.model.widht=3': 'unknown field \'widht\'. Did you mean "width"',
-    '--config.g_optimizer.lr=1e-4': "unknown field 'lr'.",
-    '--config.learning_rate=1e-4': 'learning_rate',
+    '--config.ncritic=3': "Unknown field 'config.ncritic'. Did you mean 'config.n_critic'?",
+    '--config.model.widht=3': "Unknown field 'config.model.widht'. Did you mean "
+                              "'config.model.width'?",
+    '--config.g_optimizer.lr=1e-4': "Unknown field 'config.g_optimizer.lr'. config.g_optimizer "
+                                    'has: b1, b2, learning_rate.',
+    '--config.d_optimizer.learning_rte=1': "Unknown field 'config.d_optimizer.learning_rte'. "
+                                           "Did you mean 'config.d_optimizer.learning_rate'?",
+    '--config.learning_rate=1e-4': "Unknown field 'config.learning_rate'. Did you mean "
+                                   "'config.d_optimizer.learning_rate' or "
+                                   "'config.g_optimizer.learning_rate'?",
     '--config.g_optimizer.learning_rate=fast': 'learning_rate',
     '--config.d_optimizer.learning_rate=-1e-4': 'config.d_optimizer.learning_rate must be positive',
     '--config.g_optimizer.learning_rate=inf': 'config.g_optimizer.learning_rate must be a finite',

@@ -40,6 +40,7 @@ def test_train_step_averages_and_sampling_uses_the_average():
   generator, _ = models.build(config, (2,))
   z = jnp.ones((3, config.model.latent_dim))
   ema_only = new.replace(g_params=new.g_ema_params)
+  # Exact: the same program on the same weights.
   np.testing.assert_array_equal(generate(generator, new, z), generate(generator, ema_only, z))
   assert not np.array_equal(generate(generator, new, z), generate(generator, new, z, ema=False))
 
@@ -73,6 +74,7 @@ def test_evaluation_scores_the_average_by_default_and_the_raw_weights_when_asked
   train.train_and_evaluate(_toy_config(g_ema_decay=0.5, num_grid_samples=16), str(tmp_path))
   loaded = checkpoints.load(str(tmp_path))
   averaged = sample.sample(loaded, 50, seed=0)
+  # Exact: the same program on the same weights.
   np.testing.assert_array_equal(averaged, sample.sample(loaded, 50, seed=0, ema=True))
   assert not np.array_equal(averaged, sample.sample(loaded, 50, seed=0, ema=False))
   assert evaluate.evaluate_checkpoint(str(tmp_path), num_samples=50)['ema'] is True

@@ -165,6 +165,8 @@ def test_conditional_checkpoint_samples_one_class_and_reports_class_metrics(
                          '--num_samples', '6', '--label', '3', '--truncation', '0.5',
                          '--output', output], capture_output=True, text=True, check=False)
   assert done.returncode == 0, done.stderr
+  assert done.stdout.strip().endswith(
+      f'to {output}: class 3 only, latents truncated to [-0.5, 0.5].'), done.stdout
   loaded = checkpoints.load(workdir)
   expected = sample.sample(loaded, 6, seed=0, label=3, truncation=0.5)
   np.testing.assert_allclose(np.load(output), expected, atol=1e-6)

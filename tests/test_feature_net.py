@@ -7,7 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import feature_net, idx_dataset
+from gan_jax import feature_net
+from gan_jax.data import idx as idx_dataset
 from gan_jax.errors import UserError
 
 REAL_DATA = os.path.join(idx_dataset.SYSTEM_DIR, 'fashion-mnist')

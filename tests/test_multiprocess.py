@@ -1,8 +1,9 @@
-"""Two local processes of 2 CPU devices each, through the real command line.
+"""Two local processes of 1 CPU device each, through the real command line.
 
-They train as one process on 4 devices fed the same global batches; each reads its own
-shard of the data; process 0 alone writes the workdir's files; one checkpoint holds both
-data positions and resumes both exactly; a SIGTERM to one process stops both at one step.
+They train as one process on 2 devices does: the global batches depend on the seed alone,
+and each process takes its rows of them; process 0 alone writes the workdir's files; one
+checkpoint holds both data positions and resumes both exactly; a SIGTERM to one process
+stops both at one step.
 Each process runs tests/recorded_main.py, which records its final state and what it read
 and wrote.
 """
@@ -18,7 +19,8 @@ import time
 
 import numpy as np
 
-from gan_jax import checkpoints, idx_dataset
+from gan_jax import checkpoints, sample
+from gan_jax.data import idx as idx_dataset
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 RECORDED_MAIN = os.path.join(os.path.dirname(__file__), 'recorded_main.py')
@@ -52,7 +54,7 @@ def _start(record_dir, flags, process_id, devices, **env):
 def _start_two(record_dir, flags):
   port = _free_port()
   return [_start(record_dir, flags + ['--distributed', f'--coordinator_address=127.0.0.1:{port}',
-                                      '--num_processes=2', f'--process_id={i}'], i, devices=2)
+                                      '--num_processes=2', f'--process_id={i}'], i, devices=1)
           for i in range(2)]
 
 
@@ -81,8 +83,8 @@ def _run_two(record_dir, flags):
 
 
 def _run_one_as_two(record_dir, flags):
-  """One process on 4 devices, fed the global batches of the two-process run."""
-  return _finish(record_dir, [_start(record_dir, flags, 0, devices=4, SIMULATE_PROCESSES='2')])
+  """One process on the two processes' 2 devices."""
+  return _finish(record_dir, [_start(record_dir, flags, 0, devices=2)])
 
 
 def _state(record_dir, process_id):
@@ -117,27 +119,32 @@ def _assert_only_process_0_wrote(record_dir, num_steps):
 
 
 def test_two_processes_train_a_toy_as_one_and_resume_exactly(tmp_path):
-  overrides = dict(num_steps=24, checkpoint_every=12, log_every=12, sample_every=24)
-  flags = _flags('experiments/toy_grid.py:smoke', tmp_path / 'run', overrides)
+  overrides = dict(num_steps=50, checkpoint_every=25, log_every=25, sample_every=50)
+  flags = _flags('experiments/toy_ring.py:smoke', tmp_path / 'run', overrides)
   _run_two(tmp_path / 'two', flags)
-  _run_one_as_two(tmp_path / 'one', _flags('experiments/toy_grid.py:smoke',
+  _run_one_as_two(tmp_path / 'one', _flags('experiments/toy_ring.py:smoke',
                                            tmp_path / 'reference', overrides))
   _assert_trains_as_one_process(tmp_path / 'two', tmp_path / 'one')
-  _assert_only_process_0_wrote(tmp_path / 'two', 24)
-  # One checkpoint holds both processes' positions in their shards of the data...
-  assert sorted(os.listdir(tmp_path / 'run' / 'checkpoints' / '12' / 'data')) == [
+  # A run reproduces at any scale: after 50 steps the same samples, up to the collectives'
+  # order of summing.
+  two, one = (sample.sample(checkpoints.load(str(tmp_path / run)), 1000, seed=0)
+              for run in ('run', 'reference'))
+  np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-5)
+  _assert_only_process_0_wrote(tmp_path / 'two', 50)
+  # One checkpoint holds both processes' positions in the data...
+  assert sorted(os.listdir(tmp_path / 'run' / 'checkpoints' / '25' / 'data')) == [
       'commit_success.txt', 'process_0-of-2.json', 'process_1-of-2.json']
-  # ... and resuming it continues exactly: as if step 24 had been lost, resume from step 12,
+  # ... and resuming it continues exactly: as if step 50 had been lost, resume from step 25,
   # now also with checkpoints every 6 ms of training, which the processes must agree on.
   shutil.copytree(tmp_path / 'run', tmp_path / 'resumed')
-  shutil.rmtree(tmp_path / 'resumed' / 'checkpoints' / '24')
+  shutil.rmtree(tmp_path / 'resumed' / 'checkpoints' / '50')
   logs = _run_two(tmp_path / 'two_resumed', _flags(
-      'experiments/toy_grid.py:smoke', tmp_path / 'resumed',
+      'experiments/toy_ring.py:smoke', tmp_path / 'resumed',
       {**overrides, 'checkpoint_every_minutes': 1e-4}))
   for log in logs:
-    assert f'Resumed from {tmp_path / "resumed"} at step 12.' in log
+    assert f'Resumed from {tmp_path / "resumed"} at step 25.' in log
   steps = checkpoints.create_manager(str(tmp_path / 'resumed')).all_steps()
-  assert steps[-1] == 24 and any(12 < step < 24 for step in steps), steps  # timed ones
+  assert steps[-1] == 50 and any(25 < step < 50 for step in steps), steps  # timed ones
   _assert_states_equal(_state(tmp_path / 'two', 0), _state(tmp_path / 'two_resumed', 0))
   _assert_states_equal(_state(tmp_path / 'two_resumed', 0), _state(tmp_path / 'two_resumed', 1))
 
@@ -189,6 +196,9 @@ def test_sigterm_to_one_of_two_processes_training_an_image_gan(tmp_path, tiny_fa
                                            tmp_path / 'reference', overrides))
   _assert_trains_as_one_process(tmp_path / 'two', tmp_path / 'one')
   _assert_only_process_0_wrote(tmp_path / 'two', stopped_at + 3)
-  # Process i holds images i, i + 2, ... of the 20 (tests/idx_files.py), and only those.
-  assert _record(tmp_path / 'two', 0)['images_read'] == list(range(0, 20, 2))
-  assert _record(tmp_path / 'two', 1)['images_read'] == list(range(1, 20, 2))
+  # Each process trained on its rows of the global batches that one process trained on:
+  # the resumed run's first 3 batches are the one-process run's after its first stopped_at.
+  one = _record(tmp_path / 'one', 0)['images_read']
+  two = [_record(tmp_path / 'two', i)['images_read'] for i in range(2)]
+  for k in range(3):
+    assert np.concatenate([two[0][k], two[1][k]], axis=1).tolist() == one[stopped_at + k]

@@ -140,7 +140,9 @@ def test_conditional_generator_output_depends_on_the_label():
   variables = {**variables, 'params': flax.traverse_util.unflatten_dict(params)}
   # Outside training each example is normalised on its own, by the running averages.
   images = generator.apply(variables, z, jnp.array([0, 1, 1]), train=False)
-  np.testing.assert_array_equal(images[1], images[2])
+  # Equal inputs in two rows of one batch: equal up to the rounding of the row's position in
+  # the CPU's matmul tiles.
+  np.testing.assert_allclose(images[1], images[2], rtol=1e-6, atol=1e-6)
   assert np.abs(images[0] - images[1]).max() > 1e-2
 
 
@@ -149,6 +151,7 @@ def test_unconditional_models_ignore_labels():
   z = jax.random.normal(jax.random.key(1), (2, 4))
   g_vars = generator.init(jax.random.key(0), z, train=False)
   images = generator.apply(g_vars, z, train=False)
+  # Exact: ignored labels leave the traced program as it is.
   np.testing.assert_array_equal(generator.apply(g_vars, z, jnp.array([3, 1]), train=False),
                                 images)
   d_vars = discriminator.init(jax.random.key(0), images, train=False)

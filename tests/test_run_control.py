@@ -1,5 +1,6 @@
 """Wall-clock budgets and timed checkpoints (run_control.TrainClock), and a budgeted run."""
 import json
+import re
 import signal
 
 import jax
@@ -7,7 +8,7 @@ import jax.numpy as jnp
 import pytest
 from jax.sharding import Mesh
 
-from gan_jax import checkpoints, run_control, train
+from gan_jax import analysis, checkpoints, run_control, train
 from test_train import _toy_config
 
 
@@ -52,22 +53,70 @@ def test_timed_checkpoints_are_due_once_per_period_and_continue_after_a_resume()
   assert clock.checkpoint_due()
 
 
-def test_a_spent_budget_ends_the_run_saved_and_a_larger_one_resumes_it(tmp_path):
+def _last_line(caplog):
+  return caplog.messages[-1]
+
+
+def test_a_spent_budget_ends_the_run_saved_and_a_larger_one_resumes_it(tmp_path, caplog):
   # A budget far below the start-up time: the run stops after its first step.
   config = _toy_config(num_steps=1000, train_minutes=1e-4, log_every=1000,
                        sample_every=1000, checkpoint_every=1000)
-  state = train.train_and_evaluate(config, str(tmp_path))
+  evaluate = f'python -m gan_jax.evaluate --workdir {tmp_path}'
+  with caplog.at_level('INFO'):
+    state = train.train_and_evaluate(config, str(tmp_path))
   assert int(state.step) == 1
+  # Which limit ended it, in the progress line and the last one.
+  assert any(line.startswith('step 1/1000 (0.1%), ') and ' of the 0.0001-minute budget; ' in line
+             for line in caplog.messages), caplog.messages
+  assert re.fullmatch(
+      r'Trained to step 1 of 1000 in \d+s, when the 0.0001-minute budget \(config.train_minutes\) '
+      r'ran out \(--config.train_minutes=0.0002 trains further\): samples in .*'
+      + re.escape(evaluate), _last_line(caplog)), _last_line(caplog)
   manager = checkpoints.create_manager(str(tmp_path))
   assert manager.all_steps() == [1]
   with open(tmp_path / 'checkpoints' / '1' / 'meta' / 'metadata') as f:
     trained = json.load(f)['train_seconds']
   assert trained > 60 * 1e-4
-  # The same budget again: spent already, so nothing more runs.
-  assert int(train.train_and_evaluate(config, str(tmp_path)).step) == 1
+  assert analysis.load(str(tmp_path)).standing == (
+      'step 1 of 1000, where the 0.0001-minute budget (config.train_minutes) ended the run')
+  # The same budget again: spent already, so nothing more runs, and the run says so.
+  caplog.clear()
+  with caplog.at_level('INFO'):
+    assert int(train.train_and_evaluate(config, str(tmp_path)).step) == 1
+  assert _last_line(caplog).startswith(
+      'The 0.0001-minute budget (config.train_minutes) is spent at step 1 of 1000; pass '
+      '--config.train_minutes=0.0002 to train 0.0001 minutes more. Samples in ')
+  assert _last_line(caplog).endswith(evaluate)
+  assert not any(line.startswith('Trained to') for line in caplog.messages)
   config.train_minutes, config.num_steps = 10.0, 3
-  assert int(train.train_and_evaluate(config, str(tmp_path)).step) == 3
+  caplog.clear()
+  with caplog.at_level('INFO'):
+    assert int(train.train_and_evaluate(config, str(tmp_path)).step) == 3
+  assert re.match(r'Trained to step 3 of 3 in \d+s: samples in ', _last_line(caplog))
+  assert any(line.endswith('(step 3 ends the run)') for line in caplog.messages), caplog.messages
   assert (tmp_path / 'samples' / 'step_000001.png').exists()  # the end of a budget samples too
+  assert analysis.load(str(tmp_path)).standing == 'step 3 of 3, the end of config.num_steps'
+  # Rerun once num_steps is reached: nothing more runs either.
+  caplog.clear()
+  with caplog.at_level('INFO'):
+    assert int(train.train_and_evaluate(config, str(tmp_path)).step) == 3
+  assert _last_line(caplog).startswith(
+      f'{tmp_path} is trained to step 3 of 3 (config.num_steps) already; pass '
+      '--config.num_steps=6 to train further. Samples in ')
+
+
+@pytest.mark.parametrize('step, minutes, seconds, said', [
+    (100, 0.0, 50.0, 'step 100 of 1000 (config.num_steps)'),
+    (1000, 0.0, 50.0, 'step 1000 of 1000, the end of config.num_steps'),
+    (1000, 15.0, 900.0, 'step 1000 of 1000, the end of config.num_steps'),
+    (420, 15.0, 900.5,
+     'step 420 of 1000, where the 15-minute budget (config.train_minutes) ended the run'),
+    (100, 15.0, 300.0, 'step 100 of 1000 after 5m0s of training; the 15-minute budget '
+     '(config.train_minutes) or config.num_steps, whichever comes first, ends the run'),
+])
+def test_standing_says_which_limit_ends_the_run(step, minutes, seconds, said):
+  config = _toy_config(num_steps=1000, train_minutes=minutes)
+  assert run_control.standing(config, step, seconds) == said
 
 
 def test_the_clock_judges_by_the_seconds_it_is_given():

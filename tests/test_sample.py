@@ -44,3 +44,22 @@ def test_truncation_keeps_every_latent_inside_the_threshold(threshold):
 def test_truncation_must_not_be_negative():
   with pytest.raises(UserError, match='truncation'):
     models.sample_latents(jax.random.PRNGKey(0), (2, 2), 'gaussian', -1.0)
+
+
+@pytest.mark.parametrize('model, conditional, prior, options, said', [
+    ('dcgan', False, 'gaussian', {}, 'untruncated latents'),
+    ('dcgan', False, 'gaussian', dict(truncation=0.5), 'latents truncated to [-0.5, 0.5]'),
+    ('dcgan', False, 'uniform', dict(truncation=0.5),
+     'uniform latents, untruncated (--truncation applies to Gaussian ones)'),
+    ('resnet', True, 'gaussian', {}, 'all 10 classes, evenly, untruncated latents'),
+    ('biggan', True, 'gaussian', dict(label=3, truncation=2.0),
+     'class 3 only, latents truncated to [-2, 2]'),
+    ('stylegan2', False, 'gaussian', dict(truncation_psi=0.7),
+     'untruncated latents, truncation_psi 0.7'),
+    ('stylegan2', False, 'gaussian', {}, 'untruncated latents, truncation_psi 1 (w untruncated)'),
+])
+def test_sampling_is_described_as_applied(model, conditional, prior, options, said):
+  config = configs.default()
+  config.model.name, config.model.conditional, config.model.latent_prior = (model, conditional,
+                                                                            prior)
+  assert sample.describe_sampling(config, **options) == said

@@ -171,6 +171,7 @@ def test_truncation_psi_samples_and_style_mixing_of_a_checkpoint(stylegan2_workd
                          '--truncation_psi', '0.7', '--num_samples', '3', '--output', output],
                         capture_output=True, text=True, check=False)
   assert done.returncode == 0, done.stderr
+  assert done.stdout.strip().endswith(f'to {output}: untruncated latents, truncation_psi 0.7.')
   np.testing.assert_allclose(np.load(output), truncated, atol=1e-6)
   z = run.latents(3, seed=1)
   grid = analysis.style_mixing_grid(run, z, z, cutoff=2)

@@ -12,7 +12,7 @@ from PIL import Image
 import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gan_jax import checkpoints, configs, input_pipeline, models, sample, train, train_step
+from gan_jax import checkpoints, configs, data, input_pipeline, models, sample, train, train_step
 from gan_jax.errors import UserError
 from gan_jax.state import create_optimizers, init_state
 
@@ -61,7 +61,10 @@ def test_every_experiment_trains_two_steps(path, tmp_path, tiny_fashion, fast_co
   assert {'d_loss', 'g_loss', 'd_grad_norm', 'g_grad_norm'} <= set(lines[0])
   assert os.path.exists(tmp_path / 'samples' / 'step_000002.png')
   assert glob.glob(str(tmp_path / 'events.out.tfevents.*'))
-  assert checkpoints.read_config(str(tmp_path)).to_dict() == config.to_dict()
+  # The saved config is the one given, with the data set's facts filled in.
+  saved = checkpoints.read_config(str(tmp_path))
+  assert saved.data.shape == input_pipeline.data_shape(config)
+  assert saved.to_dict() == data.resolve(config.copy_and_resolve_references()).to_dict()
 
 
 def test_workdir_from_before_a_config_field_loads_with_its_default(tmp_path):
@@ -73,7 +76,7 @@ def test_workdir_from_before_a_config_field_loads_with_its_default(tmp_path):
   with open(tmp_path / checkpoints.CONFIG_FILE, 'w') as f:
     json.dump(saved, f)
   loaded = checkpoints.load(str(tmp_path))
-  assert loaded.config.to_dict() == config.to_dict()
+  assert loaded.config.to_dict() == data.resolve(config.copy_and_resolve_references()).to_dict()
   assert int(loaded.state.step) == 2
 
 
@@ -262,7 +265,7 @@ def test_main_rejects_a_mistyped_field_before_running(tmp_path):
        '--config.ncritic=3', f'--workdir={tmp_path}'], capture_output=True, text=True,
       cwd=os.path.join(os.path.dirname(__file__), '..'), timeout=120)
   assert result.returncode != 0
-  assert 'Did you mean "n_critic"' in result.stderr and 'Traceback' not in result.stderr
+  assert "Did you mean 'config.n_critic'" in result.stderr and 'Traceback' not in result.stderr
   assert not os.listdir(tmp_path)  # nothing started
 
 

@@ -222,6 +222,25 @@ def test_progress_eta_ends_with_a_time_budget(caplog):
   assert 'ETA 30s' in caplog.text
 
 
+@pytest.mark.parametrize('seconds_left, ends', [
+    (30.0, 'ETA 30s (the budget ends the run)'),  # the steps would take 80 s more
+    (300.0, 'ETA 1m20s (step 1000 ends the run)')])
+def test_progress_with_a_budget_says_what_is_spent_and_which_limit_ends_the_run(
+    caplog, seconds_left, ends):
+  clock = FakeClock()
+  progress = writers.Progress(total_steps=1000, batch_size=1, first_step=0, budget_minutes=15,
+                              time_fn=clock)
+  with caplog.at_level('INFO'):
+    progress.update(100, seconds_left=900.0 - 20)
+    clock.now += 10.0
+    progress.update(200, seconds_left=seconds_left)
+  first, second = caplog.messages
+  assert first.startswith('step 100/1000 (10.0%), 20s of the 15-minute budget; steps 0-100')
+  spent = writers.format_duration(900.0 - seconds_left)
+  assert second.startswith(f'step 200/1000 (20.0%), {spent} of the 15-minute budget; 10.0 steps/s')
+  assert second.endswith(ends), second
+
+
 def test_progress_repeated_step_measures_nothing():
   clock = FakeClock()
   progress = writers.Progress(total_steps=10, batch_size=1, first_step=0, time_fn=clock)

@@ -16,7 +16,7 @@ import flax.linen as nn
 import jax
 import ml_collections
 
-from gan_jax import input_pipeline
+from gan_jax import data
 from gan_jax.errors import UserError, unknown_name_error
 from gan_jax.models import biggan, dcgan, mlp, progan, resnet, stylegan2
 
@@ -57,7 +57,7 @@ def sample_latents(key: jax.Array, shape: tuple[int, ...], prior: str,
 
 def num_classes(config: ml_collections.ConfigDict) -> int:
   """The classes a conditional model of `config` is conditioned on; 0 if unconditional."""
-  return input_pipeline.num_classes(config.dataset) if config.model.conditional else 0
+  return data.info(config).num_classes if config.model.conditional else 0
 
 
 def check_data_shape(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]) -> None:

@@ -10,6 +10,7 @@ import zlib
 import numpy as np
 import tensorflow_datasets as tfds
 
+from gan_jax.data import prepare
 from gan_jax.errors import UserError
 
 # Where Debian's `dataset-*` packages install data sets.
@@ -96,9 +97,7 @@ class IdxImages(tfds.core.GeneratorBasedBuilder):
   """
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'First release.'}
-  # tfds finds a checksums file beside the builder's code via `importlib_resources`, which it
-  # does not install on Python >= 3.9 (tensorflow/datasets#11212); there is no such file here.
-  code_path = None
+  code_path = None  # tfds looks for a checksums file beside the builder's code: none here
   BUILDER_CONFIGS = [
       tfds.core.BuilderConfig(name='fashion_mnist', description="Zalando's article images."),
       tfds.core.BuilderConfig(name='mnist', description='Handwritten digits.'),
@@ -126,17 +125,24 @@ class IdxImages(tfds.core.GeneratorBasedBuilder):
         disable_shuffling=True,
     )
 
-  def _idx_files(self, dl_manager: tfds.download.DownloadManager) -> dict[str, str]:
-    """Returns {file name: path} of the four IDX files, from the first place that has them."""
+  def source(self) -> str:
+    """Where the IDX files come from: `manual_dir`; else Debian's folder if it holds all four;
+    else the official download's URL."""
     name = self.builder_config.name
     if self._manual_dir:
-      found, missing = _find(self._manual_dir)
-      if missing:
+      return self._manual_dir
+    system_dir = os.path.join(SYSTEM_DIR, _SYSTEM_SUBDIRS[name])
+    return _URLS[name] if _find(system_dir)[1] else system_dir
+
+  def _idx_files(self, dl_manager: tfds.download.DownloadManager) -> dict[str, str]:
+    """Returns {file name: path} of the four IDX files, from `source()`."""
+    name = self.builder_config.name
+    source = self.source()
+    if source != _URLS[name]:
+      found, missing = _find(source)
+      if missing:  # Debian's folder is the source only when complete
         raise UserError(f'config.data.manual_dir={self._manual_dir!r} lacks {", ".join(missing)}. '
                         + _how_to_get(name))
-      return found
-    found, missing = _find(os.path.join(SYSTEM_DIR, _SYSTEM_SUBDIRS[name]))
-    if not missing:
       return found
     try:
       return dl_manager.download({f: _URLS[name] + f + '.gz' for f in _FILE_NAMES})
@@ -181,5 +187,5 @@ def load_source(name: str, split: str, manual_dir: str = '', data_dir: str = '')
   if name not in _URLS:
     raise UserError(f'No IDX data set {name!r}; valid names: {", ".join(sorted(_URLS))}.')
   builder = IdxImages(config=name, data_dir=data_dir or None, manual_dir=manual_dir)
-  builder.download_and_prepare()  # a no-op once the data set is in data_dir
+  prepare.prepare(builder, f'{name} from {builder.source()}')  # a no-op once it is in data_dir
   return builder.as_data_source(split=split)

@@ -1,0 +1,114 @@
+"""Every model family on a folder of colour images: train, resume, condition on its classes."""
+import os
+import re
+import subprocess
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_jax import checkpoints, input_pipeline, sample, train
+from test_train import assert_trees_equal, killed_after_step_3_and_resumed, load_experiment
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+EXPERIMENTS = os.path.join(REPO, 'experiments')
+CLASSES = ('boots', 'coats', 'shirts')
+
+
+@pytest.fixture(scope='module')
+def folder(tmp_path_factory):
+  """A folder of 20 RGB images per class (PNG and JPEG, 20x24: not square) in class
+  subfolders, with a corrupt PNG and a text file; each class has its own colour."""
+  root = tmp_path_factory.mktemp('images')
+  rng = np.random.default_rng(0)
+  for k, name in enumerate(CLASSES):
+    os.makedirs(root / name)
+    for i in range(20):
+      colour = np.array([[80, 0, 0], [0, 80, 0], [0, 0, 80]][k])
+      pixels = rng.integers(0, 100, (20, 24, 3)) + colour + 40
+      extension = 'png' if i % 2 else 'jpg'
+      Image.fromarray(pixels.astype(np.uint8)).save(root / name / f'{i}.{extension}')
+  (root / 'coats' / 'broken.png').write_bytes(b'\x89PNG not really')
+  (root / 'README.txt').write_text('the classes are the subfolders')
+  return str(root)
+
+
+def _config(experiment, folder, data_dir, **data):
+  config = load_experiment(os.path.join(EXPERIMENTS, experiment), 'smoke')
+  config.dataset = 'image_folder'
+  config.data.update(dict(path=folder, data_dir=data_dir, image_size=16, **data))
+  return config
+
+
+@pytest.mark.parametrize('experiment', ['vanilla_gan.py', 'sngan.py', 'resnet_sngan.py',
+                                        'biggan.py', 'progan.py', 'stylegan2.py'])
+def test_every_family_trains_on_colour_images(experiment, folder, tmp_path, fast_compile):
+  config = _config(experiment, folder, str(tmp_path / 'tfds'))
+  state = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert int(state.step) == 2
+  loaded = checkpoints.load(str(tmp_path / 'run'))
+  assert loaded.data_shape == (16, 16, 3)
+  images = sample.sample(loaded, 4, seed=0)
+  assert images.shape == (4, 16, 16, 3) and np.all((images >= 0) & (images <= 1))
+  grid = np.asarray(Image.open(tmp_path / 'run' / 'samples' / 'step_000002.png'))
+  assert grid.ndim == 3 and grid.shape[2] == 3  # colour grids
+
+
+def test_batches_are_centre_cropped_colour_images_with_their_folder_labels(folder, tmp_path):
+  config = _config('cond_sngan.py', folder, str(tmp_path / 'tfds'), folder_labels=True)
+  config.batch_size, config.n_critic = 60, 1  # every readable image once
+  batch = next(iter(input_pipeline.create_dataset(config)))
+  images, labels = batch['data'][0], batch['label'][0]
+  assert images.shape == (60, 16, 16, 3)
+  assert np.bincount(labels).tolist() == [20, 20, 20]  # the broken coat is skipped
+  # Each class's own colour channel is the brightest in its images.
+  for k in range(3):
+    assert np.all(images[labels == k].mean(axis=(1, 2)).argmax(-1) == k)
+
+
+def test_folder_run_resumes_bit_for_bit(folder, tmp_path):
+  config = _config('sngan.py', folder, str(tmp_path / 'tfds'), random_flip=True)
+  config.num_steps, config.checkpoint_every = 4, 2
+  uninterrupted = train.train_and_evaluate(config, str(tmp_path / 'a'))
+  resumed = killed_after_step_3_and_resumed(config, str(tmp_path / 'b'))
+  assert_trees_equal(jax.device_get(uninterrupted), jax.device_get(resumed))
+
+
+def test_conditional_model_on_folder_classes_samples_a_class_by_name(folder, tmp_path,
+                                                                     fast_compile):
+  config = _config('cond_sngan.py', folder, str(tmp_path / 'tfds'), folder_labels=True)
+  train.train_and_evaluate(config, str(tmp_path / 'run'))
+  # Sampling needs neither the folder nor its copy: the workdir keeps the classes.
+  os.rename(tmp_path / 'tfds', tmp_path / 'moved')
+  loaded = checkpoints.load(str(tmp_path / 'run'))
+  assert loaded.config.data.class_names == CLASSES
+  assert loaded.generator.num_classes == 3
+  by_name = sample.sample(loaded, 3, seed=0, label='coats')
+  np.testing.assert_array_equal(by_name, sample.sample(loaded, 3, seed=0, label=1))
+
+
+def test_the_readmes_own_data_commands_train_and_sample_a_class_by_name(tmp_path):
+  """The two commands of the README's "Your own data", word for word but for the preset
+  (:smoke for :cpu), on a folder of JPEGs in class subfolders."""
+  with open(os.path.join(REPO, 'README.md'), encoding='utf-8') as f:
+    section = f.read().split('## Your own data', 1)[1].split('\n## ', 1)[0]
+  commands = re.findall(r'^python -m gan_jax\.\S+ .*$', section, re.MULTILINE)
+  assert len(commands) == 2 and all('photos' in command for command in commands)
+  rng = np.random.default_rng(0)
+  for name in ('cats', 'dogs'):
+    os.makedirs(tmp_path / 'photos' / name)
+    for i in range(10):
+      pixels = rng.integers(0, 255, (30, 40, 3)).astype(np.uint8)
+      Image.fromarray(pixels).save(tmp_path / 'photos' / name / f'{i}.jpg')
+  env = {**os.environ, 'TFDS_DATA_DIR': str(tmp_path / 'tfds'),
+         'JAX_DISABLE_MOST_OPTIMIZATIONS': '1'}
+  for command in commands:
+    command = (command.replace(':cpu', ':smoke').split('  #')[0]
+               .replace('runs/photos', str(tmp_path / 'runs' / 'photos'))
+               .replace('=photos', f'={tmp_path / "photos"}'))
+    result = subprocess.run(command, shell=True, cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+  assert 'class 0 (cats) only' in result.stdout
+  assert np.load(tmp_path / 'runs' / 'photos' / 'samples.npy').shape == (10_000, 16, 16, 3)
