@@ -4,6 +4,8 @@ Builds the models, optimizers, state and step exactly as `train.train_and_evalua
 does, compiles the step once, runs `--warmup` steps, then times `--steps` steps and
 prints one JSON line. `--synthetic` feeds one device-resident random batch (the step
 alone); without it the real input pipeline feeds every step, as in training.
+`--input_only` times the input pipeline alone: the batches of `--steps` steps, read,
+decoded, fitted and flipped as training reads them (data.workers worker processes).
 """
 import json
 import time
@@ -25,6 +27,7 @@ flags.DEFINE_integer('steps', 20, 'Timed training steps.', lower_bound=1)
 flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation.', lower_bound=0)
 flags.DEFINE_bool('synthetic', False,
                   'Feed one device-resident random batch instead of the input pipeline.')
+flags.DEFINE_bool('input_only', False, 'Time the input pipeline alone, without a step.')
 cli.define_config_flag('An experiments/*.py file, e.g. experiments/ns_gan.py:cpu.')
 flags.mark_flags_as_required(['config'])
 
@@ -37,6 +40,29 @@ def _peak_flops(device: jax.Device) -> float | None:
   if device.platform != 'gpu':
     return None
   return next((peak for kind, peak in PEAK_FLOPS.items() if kind in device.device_kind), None)
+
+
+def run_input_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int,
+                        config_path: str | None = None) -> dict[str, Any]:
+  """Times this host's input pipeline alone: the batches of `steps` generator steps."""
+  configs.validate(config, jax.device_count())
+  iterator = iter(input_pipeline.create_dataset(config, jax.process_index(),
+                                                jax.process_count()))
+  for _ in range(warmup + 1):  # the first batch waits for the workers to start
+    next(iterator)
+  start = time.perf_counter()
+  for _ in range(steps):
+    next(iterator)
+  seconds_per_step = (time.perf_counter() - start) / steps
+  images = config.batch_size // jax.process_count() * config.n_critic
+  return {
+      'input_only': True,
+      'data_shape': list(input_pipeline.data_shape(config)),
+      'workers': config.data.workers,
+      'ms_per_step': 1000 * seconds_per_step,
+      'images_per_second': images / seconds_per_step,
+      'config': config_path,
+  }
 
 
 def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, synthetic: bool,
@@ -110,8 +136,11 @@ def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, sy
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  results = run_benchmark(FLAGS.config, FLAGS.steps, FLAGS.warmup, FLAGS.synthetic,
-                          config_flags.get_config_filename(FLAGS['config']))
+  path = config_flags.get_config_filename(FLAGS['config'])
+  if FLAGS.input_only:
+    results = run_input_benchmark(FLAGS.config, FLAGS.steps, FLAGS.warmup, path)
+  else:
+    results = run_benchmark(FLAGS.config, FLAGS.steps, FLAGS.warmup, FLAGS.synthetic, path)
   print(json.dumps(results))
 
 

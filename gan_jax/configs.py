@@ -336,6 +336,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   if config.eval_num_samples < metrics.MIN_SAMPLES:
     raise UserError(f'config.eval_num_samples must be at least {metrics.MIN_SAMPLES}, got '
                     f'{config.eval_num_samples}.')
+  if config.eval_every and not data.can_evaluate(config.dataset):
+    raise UserError(f'config.eval_every scores samples as gan_jax.evaluate does, which it cannot '
+                    f'do for {config.dataset!r} yet (it has feature networks for MNIST-like data '
+                    'and the toys only): set it to 0.')
   if config.keep_best_checkpoint and not config.eval_every:
     raise UserError('config.keep_best_checkpoint ranks checkpoints by their evaluation: set '
                     'config.eval_every too (e.g. --config.eval_every=1000).')

@@ -192,7 +192,7 @@ def _image_floor(net: feature_net.FeatureNet, reference: Reference, test_images:
 
 def _dataset_info(dataset: str) -> data.DatasetInfo:
   """The info of a data set that evaluate can score: a toy, or one with a feature net."""
-  if data.is_toy(dataset) or dataset in data.IDX_DATASETS:
+  if data.can_evaluate(dataset):
     return data.source_info(ml_collections.ConfigDict({'dataset': dataset}))
   raise UserError(f'gan_jax.evaluate scores samples in the feature space of a classifier of '
                   f'their data set, which exists for {", ".join(data.IDX_DATASETS)} and the '

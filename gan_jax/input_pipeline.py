@@ -13,6 +13,7 @@ in memory instead (config.data.cache_in_memory_mb).
 import functools
 import sys
 
+from absl import flags
 import grain
 import ml_collections
 import numpy as np
@@ -23,6 +24,8 @@ from gan_jax.errors import UserError
 
 # Offsets of the random streams drawn beside the shuffle, so that none repeats another.
 _FLIP_STREAM = 1
+# grain's switch for a profiler server in each worker process (default off).
+_GRAIN_WORKER_PROFILING = 'grain_enable_multiprocess_worker_profiling'
 
 
 def data_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
@@ -124,6 +127,19 @@ class _HostRows:
     return {'data': _scale(images), 'label': labels}
 
 
+def _check_class_sizes(config: ml_collections.ConfigDict, source) -> None:
+  """A conditional model needs every class of an image folder to fill a batch, or its few
+  images would be shown over and over; raises UserError naming the smallest class."""
+  counts = getattr(source, 'class_counts', ())  # folders with folder_labels have them
+  if not (config.model.conditional and counts) or min(counts) >= config.batch_size:
+    return
+  names = data.info(config).class_names
+  smallest = int(np.argmin(counts))
+  raise UserError(f'Class {names[smallest]!r} of {config.data.path} has {counts[smallest]} '
+                  f'images, fewer than a batch of {config.batch_size}: add images to it, merge '
+                  'it into another class, or lower config.batch_size.')
+
+
 def _image_batches(config: ml_collections.ConfigDict, rows: slice) -> tuple[grain.MapDataset, bool]:
   """Global batches of this host's image rows, and whether they are read from memory."""
   source, _ = data.load(config, 'train')
@@ -131,6 +147,7 @@ def _image_batches(config: ml_collections.ConfigDict, rows: slice) -> tuple[grai
   if count < config.batch_size:
     raise UserError(f'{count} training images cannot fill a batch of {config.batch_size}; '
                     'lower config.batch_size or raise config.data.num_examples.')
+  _check_class_sizes(config, source)
   fitted_bytes = count * int(np.prod(data_shape(config)))
   in_memory = fitted_bytes <= config.data.cache_in_memory_mb * 2**20
   read = _HostRows(config, rows, source=None if in_memory else source,
@@ -143,6 +160,19 @@ def _image_batches(config: ml_collections.ConfigDict, rows: slice) -> tuple[grai
              .batch(config.batch_size, drop_remainder=True)
              .map_with_index(read))
   return batches, in_memory
+
+
+def _let_grain_start_workers_without_parsed_flags() -> None:
+  """Lets grain start worker processes where absl has parsed no flags: tests and notebooks
+  call train_and_evaluate without gan_jax.main's app.run.
+
+  grain (0.2.18) reads its worker-profiling flag as it starts workers, and absl refuses to
+  give an unparsed flag's value (UnparsedFlagAccessError; google/grain#1355, fixed upstream
+  but not in 0.2.18). Marking that one flag as given keeps its default, as grain itself does for its
+  debug flags in the workers; a later parse of the command line still sets it.
+  """
+  if not flags.FLAGS.is_parsed() and _GRAIN_WORKER_PROFILING in flags.FLAGS:
+    flags.FLAGS[_GRAIN_WORKER_PROFILING].present = True
 
 
 def create_dataset(config: ml_collections.ConfigDict, process_index: int = 0,
@@ -176,5 +206,6 @@ def create_dataset(config: ml_collections.ConfigDict, process_index: int = 0,
       grain.ReadOptions(num_threads=config.data.num_threads,
                         prefetch_buffer_size=config.data.prefetch))
   if config.data.workers and not in_memory:
+    _let_grain_start_workers_without_parsed_flags()
     ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=config.data.workers))
   return ds

@@ -1,9 +1,11 @@
-"""Shared fixtures: tiny data sets written by the tests themselves, and runs on them; an XLA
-compilation cache for the session; the grouping of tests that share a fixture under xdist."""
+"""Shared fixtures: tiny data sets written by the tests themselves, and runs on them; a block on
+the network; an XLA compilation cache for the session; the grouping of tests that share a
+fixture under xdist."""
 import atexit
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
 
 import jax
@@ -45,6 +47,24 @@ def compiled_for_speed_of_compiling():
     yield
   finally:
     jax.config.update('jax_disable_most_optimizations', previous)
+
+
+@pytest.fixture(scope='module')
+def no_network():
+  """Fails any test of a module that opens a connection or resolves a name (the machine is
+  offline, where tfds's download retries would take minutes), even where tfds catches the
+  error. A module asks for it with `pytestmark = pytest.mark.usefixtures('no_network')`."""
+  attempts = []
+
+  def refuse(*args, **kwargs):
+    attempts.append(args)
+    raise RuntimeError(f'network access in a test: {args}')
+
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(socket.socket, 'connect', refuse)
+    patch.setattr(socket, 'getaddrinfo', refuse)
+    yield
+  assert not attempts, f'tests tried the network: {attempts}'
 
 
 @pytest.fixture

@@ -41,3 +41,13 @@ def test_cli_prints_one_json_line():
   lines = output.splitlines()
   assert len(lines) == 1
   assert set(json.loads(lines[0])) == set(FIELDS)
+
+
+def test_input_benchmark_times_the_batches_training_reads(tiny_fashion):
+  config = load_experiment(os.path.join(ROOT, 'experiments', 'ns_gan.py'), 'smoke')
+  config.data.manual_dir, config.data.data_dir = tiny_fashion
+  config.data.image_size = 32
+  results = benchmark.run_input_benchmark(config, steps=5, warmup=1, config_path='ns_gan.py')
+  assert results['data_shape'] == [32, 32, 1] and results['workers'] == 0
+  assert results['images_per_second'] == pytest.approx(
+      config.batch_size * config.n_critic * 1000 / results['ms_per_step'])

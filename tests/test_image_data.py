@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_jax import checkpoints, input_pipeline, sample, train
+from gan_jax import checkpoints, evaluate, input_pipeline, sample, train
+from gan_jax.data.folder import FolderSource
+from gan_jax.errors import UserError
 from test_train import assert_trees_equal, killed_after_step_3_and_resumed, load_experiment
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
@@ -56,8 +58,8 @@ def test_every_family_trains_on_colour_images(experiment, folder, tmp_path, fast
 
 
 def test_batches_are_centre_cropped_colour_images_with_their_folder_labels(folder, tmp_path):
-  config = _config('cond_sngan.py', folder, str(tmp_path / 'tfds'), folder_labels=True)
-  config.batch_size, config.n_critic = 60, 1  # every readable image once
+  config = _config('sngan.py', folder, str(tmp_path / 'tfds'), folder_labels=True)
+  config.batch_size = 60  # every readable image once
   batch = next(iter(input_pipeline.create_dataset(config)))
   images, labels = batch['data'][0], batch['label'][0]
   assert images.shape == (60, 16, 16, 3)
@@ -67,8 +69,35 @@ def test_batches_are_centre_cropped_colour_images_with_their_folder_labels(folde
     assert np.all(images[labels == k].mean(axis=(1, 2)).argmax(-1) == k)
 
 
-def test_folder_run_resumes_bit_for_bit(folder, tmp_path):
-  config = _config('sngan.py', folder, str(tmp_path / 'tfds'), random_flip=True)
+# A folder bigger than the memory cache (0 MB) streams; `workers` worker processes read it.
+STREAMED_BY_A_WORKER = dict(cache_in_memory_mb=0, workers=1)
+
+
+def test_a_worker_process_reads_the_batches_this_process_would(folder, tmp_path, monkeypatch):
+  read_here = []  # calls in this process: a worker's own go unseen
+  read = FolderSource.__getitems__
+  monkeypatch.setattr(FolderSource, '__getitems__',
+                      lambda source, indices: read_here.append(indices) or read(source, indices))
+  batches, reader_here = {}, {}
+  # The worker first: a closed iterator's reader threads may still finish a read here.
+  for workers in (1, 0):
+    config = _config('sngan.py', folder, str(tmp_path / 'tfds'), random_flip=True,
+                     **{**STREAMED_BY_A_WORKER, 'workers': workers})
+    read_here.clear()
+    iterator = iter(input_pipeline.create_dataset(config))
+    batches[workers] = [next(iterator) for _ in range(10)]  # 80 images: past the first epoch
+    iterator.close()
+    reader_here[workers] = bool(read_here)
+  assert reader_here == {0: True, 1: False}
+  for alone, with_worker in zip(batches[0], batches[1], strict=True):
+    np.testing.assert_array_equal(alone['data'], with_worker['data'])
+    np.testing.assert_array_equal(alone['label'], with_worker['label'])
+
+
+@pytest.mark.parametrize('reading', [{}, STREAMED_BY_A_WORKER],
+                         ids=['in_memory', 'streamed_by_a_worker'])
+def test_folder_run_resumes_bit_for_bit(reading, folder, tmp_path):
+  config = _config('sngan.py', folder, str(tmp_path / 'tfds'), random_flip=True, **reading)
   config.num_steps, config.checkpoint_every = 4, 2
   uninterrupted = train.train_and_evaluate(config, str(tmp_path / 'a'))
   resumed = killed_after_step_3_and_resumed(config, str(tmp_path / 'b'))
@@ -112,3 +141,23 @@ def test_the_readmes_own_data_commands_train_and_sample_a_class_by_name(tmp_path
     assert result.returncode == 0, result.stderr[-3000:]
   assert 'class 0 (cats) only' in result.stdout
   assert np.load(tmp_path / 'runs' / 'photos' / 'samples.npy').shape == (10_000, 16, 16, 3)
+
+
+def test_a_class_smaller_than_a_batch_is_one_line_before_anything_compiles(folder, tmp_path):
+  config = _config('cond_sngan.py', folder, str(tmp_path / 'tfds'), folder_labels=True)
+  config.batch_size = 24
+  with pytest.raises(UserError, match=r"^Class 'boots' of .* has 20 images, fewer than a batch "
+                                      'of 24: add images to it, merge it into another class, '
+                                      r'or lower config\.batch_size\.$'):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert not os.path.exists(tmp_path / 'run' / 'config.json')  # stopped before training began
+
+
+def test_evaluation_of_colour_data_says_in_one_line_what_it_lacks(folder, tmp_path):
+  config = _config('sngan.py', folder, str(tmp_path / 'tfds'))
+  config.eval_every = 1
+  with pytest.raises(UserError, match=r"^config\.eval_every scores samples .* 'image_folder' yet"):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+  samples = np.random.default_rng(0).random((100, 16, 16, 3), np.float32)
+  with pytest.raises(UserError, match=r"'image_folder' needs Inception features"):
+    evaluate.evaluate_samples(samples, 'image_folder')

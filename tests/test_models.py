@@ -1,4 +1,6 @@
 """Model shapes, parameter counts, output ranges and spectral normalization."""
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -6,6 +8,15 @@ import pytest
 
 from gan_jax import configs, models
 from gan_jax.errors import UserError
+from test_train import EXPERIMENTS, load_experiment
+
+# The sides of the colour images each image family makes; DCGAN's plain stack of strided
+# convolutions is meant for small images.
+SIDES = {'dcgan': (32, 64), 'resnet': (32, 64, 128, 256), 'biggan': (32, 64, 128, 256),
+         'progan': (32, 64, 128, 256), 'stylegan2': (32, 64, 128, 256)}
+# Every experiment of an image family, by its file name.
+IMAGE_EXPERIMENTS = {os.path.basename(path): config for path in EXPERIMENTS
+                     if (config := load_experiment(path)).model.name in SIDES}
 
 
 def _config(name='dcgan', **model):
@@ -47,6 +58,36 @@ def test_dcgan64_batch_norm_discriminator_matches_pytorch_reference():
   d_weights = 16 * (3 * 64 + 64 * 128 + 128 * 256 + 256 * 512 + 512 * 1)
   assert _count(d_vars['params']) == d_weights + 64 + 1 + 2 * (128 + 256 + 512)
   assert _count(d_vars['batch_stats']) == 2 * (128 + 256 + 512)  # running mean and variance
+
+
+def test_every_image_family_has_its_sides_and_an_experiment():
+  assert set(SIDES) == set(models.IMAGE_MODELS)
+  assert {config.model.name for config in IMAGE_EXPERIMENTS.values()} == set(SIDES)
+
+
+@pytest.mark.parametrize('experiment, side', [
+    (experiment, side) for experiment, config in IMAGE_EXPERIMENTS.items()
+    for side in SIDES[config.model.name]])
+def test_every_family_makes_and_judges_colour_images_at_its_sides(experiment, side):
+  """The experiment's own networks (full width), traced without compiling: jax.eval_shape."""
+  config = IMAGE_EXPERIMENTS[experiment].copy_and_resolve_references()
+  # As training resolves it for a data set of 10 classes of colour images (data.resolve).
+  config.data.update(shape=(side, side, 3), num_classes=10, class_names=())
+  generator, discriminator = models.build(config, (side, side, 3))
+  if config.model.conditional:
+    assert generator.num_classes == discriminator.num_classes == 10
+  z = jnp.zeros((2, config.model.latent_dim))
+  labels = jnp.arange(2, dtype=jnp.int32)
+
+  def generate_and_discriminate(key):
+    g_vars = generator.init(key, z, labels, train=False)
+    images = generator.apply(g_vars, z, labels, train=False)
+    d_vars = discriminator.init(key, images, labels, train=False)
+    return images, discriminator.apply(d_vars, images, labels, train=False)
+
+  images, logits = jax.eval_shape(generate_and_discriminate, jax.random.key(0))
+  assert images.shape == (2, side, side, 3) and images.dtype == jnp.float32
+  assert logits.shape == (2,) and logits.dtype == jnp.float32
 
 
 @pytest.mark.parametrize('shape', [(28, 28, 1), (32, 32, 3), (64, 64, 3)])

@@ -2,19 +2,19 @@
 
 Tiny builders of our own go through tfds's real preparation; catalog data sets go through
 tfds.testing.mock_data, or (cifar10) through their real builder fed a tiny fake download.
-No test touches the network: `no_network` fails any test that tries.
+No test touches the network: `no_network` (conftest.py) fails any test that tries.
 """
 import contextlib
 import importlib.util
 import io
 import os
-import socket
 import tarfile
 
 import numpy as np
 from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
+from tensorflow_datasets.core.data_sources import array_record
 from tensorflow_datasets.core.features import image_feature
 # tfds's modules hold its lazy `tf` as a global; held as one here, pytest's collection would
 # touch it and print tfds's "Failed to import TensorFlow".
@@ -26,7 +26,7 @@ from gan_jax.data.tensorflow_stand_in import TensorFlowNeeded, tensorflow_stand_
 from gan_jax.errors import UserError
 
 # One xdist worker runs this module's tests: it prepares the module's `numpy_images` once.
-pytestmark = pytest.mark.xdist_group(__name__)
+pytestmark = [pytest.mark.xdist_group(__name__), pytest.mark.usefixtures('no_network')]
 
 _HAS_TENSORFLOW = importlib.util.find_spec('tensorflow') is not None
 _CHANNELS = {'gray': 1, 'rgb': 3, 'rgba': 4}
@@ -122,23 +122,6 @@ class GanJaxTestWalksWithTensorflow(tfds.core.GeneratorBasedBuilder):
     yield from ()
 
 
-@pytest.fixture(autouse=True, scope='module')
-def no_network():
-  """Fails any test that opens a connection or resolves a name (the machine is offline, where
-  tfds's download retries would take minutes), even where tfds catches the error."""
-  attempts = []
-
-  def refuse(*args, **kwargs):
-    attempts.append(args)
-    raise RuntimeError(f'network access in a test: {args}')
-
-  with pytest.MonkeyPatch.context() as patch:
-    patch.setattr(socket.socket, 'connect', refuse)
-    patch.setattr(socket, 'getaddrinfo', refuse)
-    yield
-  assert not attempts, f'tests tried the network: {attempts}'
-
-
 @pytest.fixture(scope='module')
 def numpy_images(tmp_path_factory):
   """The data_dir where 'gan_jax_test_numpy_images/rgb' is prepared."""
@@ -200,12 +183,18 @@ def test_numpy_images_are_prepared_without_tensorflow_and_read_back_exactly(tmp_
     assert example['label'] == i % 3
 
 
-def test_getitems_matches_getitem(numpy_images):
+def test_getitems_matches_getitem_and_reads_the_batch_in_one_call(numpy_images, monkeypatch):
   source, _ = tfds_source.load('gan_jax_test_numpy_images/rgb', 'test', data_dir=numpy_images)
+  one_by_one = [source[1], source[0]]
+
+  def read_one(self, key):
+    raise AssertionError(f'record {key} read alone, not in its batch')
+
+  monkeypatch.setattr(array_record.ArrayRecordDataSource, '__getitem__', read_one)
   batch = source.__getitems__([1, 0])
-  for example, index in zip(batch, [1, 0]):
-    np.testing.assert_array_equal(example['image'], source[index]['image'])
-    assert example['label'] == source[index]['label']
+  for example, expected in zip(batch, one_by_one, strict=True):
+    np.testing.assert_array_equal(example['image'], expected['image'])
+    assert example['label'] == expected['label']
 
 
 def test_split_slices_and_sums(numpy_images):
@@ -237,10 +226,15 @@ def test_info_reads_the_catalog_without_preparing(tmp_path):
 def test_mock_cifar10_gives_32x32_rgb_images_and_10_classes():
   with tfds.testing.mock_data(num_examples=5, policy=tfds.testing.MockPolicy.USE_CODE):
     source, info = tfds_source.load('cifar10', 'train')
-    examples = list(source)  # tfds's mock breaks __getitems__ (an unbound partial)
+    examples = list(source)
+    # The mock's own batched read fails (an unbound partial): the source reads one at a time.
+    batch = source.__getitems__([4, 0, 2])
   assert (info.shape, info.kind, info.num_classes) == ((32, 32, 3), 'image', 10)
   assert len(info.class_names) == 10  # the catalog code's '0'..'9' until really prepared
   assert len(examples) == 5
+  for example, index in zip(batch, [4, 0, 2], strict=True):
+    np.testing.assert_array_equal(example['image'], examples[index]['image'])
+    assert example['label'] == examples[index]['label']
   for example in examples:
     assert set(example) == {'image', 'label'}
     assert example['image'].shape == (32, 32, 3) and example['image'].dtype == np.uint8
