@@ -20,7 +20,6 @@ import time
 import numpy as np
 
 from gan_jax import checkpoints, sample
-from gan_jax.data import idx as idx_dataset
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 RECORDED_MAIN = os.path.join(os.path.dirname(__file__), 'recorded_main.py')
@@ -171,16 +170,16 @@ def _stop_one_by_sigterm(record_dir, flags):
 
 
 def test_sigterm_to_one_of_two_processes_training_an_image_gan(tmp_path, tiny_fashion):
-  manual_dir, data_dir = tiny_fashion
-  # Prepared here once: two processes preparing it at once would race (and, a process busy
-  # preparing, leave the other waiting for its first collective until Gloo times out).
-  idx_dataset.load_source('fashion_mnist', 'train', manual_dir, data_dir)
+  manual_dir, _ = tiny_fashion
+  data_dir = str(tmp_path / 'tfds')  # not prepared yet: the first process prepares it
   workdir = tmp_path / 'run'
   overrides = {'num_steps': 1_000_000, 'log_every': 1_000_000, 'sample_every': 1_000_000,
                'checkpoint_every': 1_000_000, 'data.manual_dir': manual_dir,
                'data.data_dir': data_dir}
   logs = _stop_one_by_sigterm(tmp_path / 'stopped',
                               _flags('experiments/ns_gan.py:smoke', workdir, overrides))
+  # Process 0 prepared the data set while process 1 waited, then found it prepared.
+  assert 'Preparing fashion_mnist' in logs[0] and 'Preparing' not in logs[1]
   # Both stop after the same step, saved, and exit 0 (_finish checks).
   stopped_at = _stopped_step(logs[0])
   assert 'to another process' in logs[0] and 'to another process' not in logs[1]
