@@ -1,4 +1,5 @@
-"""Checkpoints and the workdir: orbax for the state and the data position, JSON for the config.
+"""Checkpoints and the workdir: orbax for the state (whose step is the data position), JSON for
+the config.
 
 `load(workdir)` is the one loader for a finished or running workdir: `sample`,
 evaluation and notebooks all go through it, and the training loop resumes with
@@ -11,7 +12,6 @@ import functools
 import json
 import logging as std_logging
 import os
-import re
 import sys
 import tempfile
 import time
@@ -21,7 +21,6 @@ import uuid
 from absl import logging
 from etils import epath
 import flax.linen as nn
-import grain
 import jax
 from jax.experimental import multihost_utils
 import ml_collections
@@ -204,9 +203,11 @@ def _write_error(manager: ocp.CheckpointManager, error: Exception) -> UserError:
       'command to resume.')
 
 
-def save(manager: ocp.CheckpointManager, state: GANState, data_iterator: grain.DatasetIterator,
-         meta: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None) -> None:
-  """Saves the state, the data position and the run's `meta` (RUN_META's fields) at state.step.
+def save(manager: ocp.CheckpointManager, state: GANState, meta: dict[str, Any] | None = None,
+         metrics: dict[str, Any] | None = None) -> None:
+  """Saves the state and the run's `meta` (RUN_META's fields) at state.step.
+
+  The data position needs no saving: it is the step (input_pipeline.create_dataset).
 
   `metrics` are what a best-keeping manager (`create_manager(best_fn=...)`) ranks by.
 
@@ -215,7 +216,7 @@ def save(manager: ocp.CheckpointManager, state: GANState, data_iterator: grain.D
   """
   try:
     manager.save(int(state.step), args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(data_iterator),
+        state=ocp.args.StandardSave(state),
         meta=ocp.args.JsonSave({**RUN_META, **(meta or {})})), metrics=metrics)
   except (OSError, ValueError) as e:  # tensorstore raises ValueError for I/O errors
     raise _write_error(manager, e) from e
@@ -256,46 +257,18 @@ def _restore_target(abstract_state: GANState, path: epath.Path) -> GANState | di
   return {name: value for name, value in fields.items() if name in saved or value != {}}
 
 
-def _position_of_other_process_count(checkpoint: epath.Path) -> dict[str, Any] | None:
-  """The data position in `checkpoint` if a run of another number of processes saved it, else
-  None (as this run would save it, or no position to restore).
-
-  grain saves one file per process, data/process_I-of-N.json, which only a run of N processes
-  restores. Each process holds the same position in the global batches (input_pipeline.py),
-  so process 0's continues the data on any number of processes.
-  """
-  data = checkpoint / 'data'
-  counts = {int(match[1]) for path in (data.glob('process_*-of-*.json') if data.exists() else ())
-            if (match := re.fullmatch(r'process_\d+-of-(\d+)\.json', path.name))}
-  if len(counts) != 1 or (saved := counts.pop()) == jax.process_count():
-    return None
-  logging.info('Checkpoint %s was written by %d process(es), this run has %d: each continues '
-               'from the same place in the global batches.', checkpoint, saved,
-               jax.process_count())
-  return json.loads((data / f'process_0-of-{saved}.json').read_text())
-
-
 def restore(manager: ocp.CheckpointManager, abstract_state: GANState,
-            data_iterator: grain.DatasetIterator | None = None,
             step: int | None = None) -> tuple[GANState, dict[str, Any]]:
   """Restores the state at `step` (default: latest) and the run's meta (RUN_META's fields).
 
-  Restores `data_iterator` in place too, if given, also from a checkpoint of a run of another
-  number of processes. An unreadable checkpoint raises a UserError naming the older ones to
-  resume from instead.
+  An unreadable checkpoint raises a UserError naming the older ones to resume from instead.
+  Checkpoints of earlier versions hold grain's data position too, which is not read.
   """
   step = manager.latest_step() if step is None else step
   try:
     target = _restore_target(abstract_state, manager.directory / str(step) / 'state')
-    args = {'state': ocp.args.StandardRestore(target), 'meta': ocp.args.JsonRestore()}
-    position = None
-    if data_iterator is not None:
-      position = _position_of_other_process_count(manager.directory / str(step))
-      if position is None:
-        args['data'] = grain.checkpoint.CheckpointRestore(data_iterator)
-    restored = manager.restore(step, args=ocp.args.Composite(**args))
-    if position is not None:
-      data_iterator.set_state(position)
+    restored = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
   except (OSError, ValueError, KeyError) as e:  # a missing or truncated file, per orbax's layer
     others = sorted(s for s in manager.all_steps() if s != step)
     advice = (f'use an older one with --restore_step=N, N in {others}' if others else

@@ -176,17 +176,19 @@ def _let_grain_start_workers_without_parsed_flags() -> None:
 
 
 def create_dataset(config: ml_collections.ConfigDict, process_index: int = 0,
-                   process_count: int = 1) -> grain.IterDataset:
+                   process_count: int = 1, start_step: int = 0) -> grain.IterDataset:
   """Returns this host's endless stream of training data for one generator step each.
 
   Args:
     config: reads dataset, data.*, batch_size (global), n_critic and seed.
     process_index: this host's index, `jax.process_index()`.
     process_count: the number of hosts, `jax.process_count()`.
+    start_step: the generator steps already trained: the stream starts with the next one's
+      data. So a resumed run needs no saved data position, only its step.
   Returns:
     A dataset of batches {'data': float32 [n_critic, batch_size // process_count, *shape],
     'label': int32 [n_critic, batch_size // process_count]}: this host's rows of the global
-    batches. Its iterator's state goes into checkpoints with `grain.checkpoint.CheckpointSave`.
+    batches.
   """
   if config.batch_size % process_count:
     raise UserError(f'config.batch_size={config.batch_size} does not divide over '
@@ -202,7 +204,7 @@ def create_dataset(config: ml_collections.ConfigDict, process_index: int = 0,
                .map(lambda index: {name: values[rows] for name, values in draw(index).items()}))
   else:
     batches, in_memory = _image_batches(config, rows)
-  ds = batches.batch(config.n_critic, drop_remainder=True).to_iter_dataset(
+  ds = batches.batch(config.n_critic, drop_remainder=True)[start_step:].to_iter_dataset(
       grain.ReadOptions(num_threads=config.data.num_threads,
                         prefetch_buffer_size=config.data.prefetch))
   if config.data.workers and not in_memory:

@@ -136,18 +136,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   manager = checkpoints.create_manager(workdir, config.keep_checkpoints)
   best_manager = (checkpoints.create_manager(workdir, 1, best=True, best_fn=_evaluation_score)
                   if config.keep_best_checkpoint else None)
-  dataset = input_pipeline.create_dataset(config, jax.process_index(), jax.process_count())
-
   def restore_or_init(step: int | None) -> tuple[GANState, Any, dict[str, Any]]:
-    """The state, data iterator and run meta (RUN_META) of checkpoint `step`, or new ones."""
-    data_iterator = iter(dataset)
+    """The state, data iterator and run meta (RUN_META) of checkpoint `step`, or new ones.
+
+    The data continue at the step: the same batches whatever the number of processes, data
+    workers, or whether the data set is held in memory.
+    """
+    data_iterator = iter(input_pipeline.create_dataset(
+        config, jax.process_index(), jax.process_count(), start_step=step or 0))
     if step is None:
       state = init_state(config, mesh, generator, discriminator, *create_optimizers(config),
                          data_shape)
       return state, data_iterator, dict(checkpoints.RUN_META)
     state, meta = checkpoints.restore(
         manager, checkpoints.abstract_state(config, generator, discriminator, data_shape, mesh),
-        data_iterator, step)
+        step)
     return state, data_iterator, meta
 
   # Resume is the default: a workdir with a checkpoint continues where it stopped.
@@ -239,7 +242,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         if problem and (config.on_divergence != 'rollback' or rollbacks == config.max_rollbacks):
           raise _diverged_error(problem, manager.latest_step(), rollbacks)
         if problem:
-          # Back to the last good checkpoint, data position included, with smaller steps.
+          # Back to the last good checkpoint and its data, with smaller steps.
           rollbacks += 1
           state, data_iterator, _ = restore_or_init(manager.latest_step())
           train_steps = make_steps(rollbacks)
@@ -272,10 +275,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
             writer.write_scalars(step, {f'eval_{name}': value for name, value in result.items()
                                         if isinstance(value, (int, float))})
           if best_manager:
-            checkpoints.save(best_manager, state, data_iterator, run_meta(), metrics=result)
+            checkpoints.save(best_manager, state, run_meta(), metrics=result)
       if save:
         with progress.paused('checkpoint'):
-          checkpoints.save(manager, state, data_iterator, run_meta())
+          checkpoints.save(manager, state, run_meta())
       if stopping:
         logging.warning('%s', stop.stopped_message(stopping, step))
         break

@@ -104,6 +104,18 @@ def test_folder_run_resumes_bit_for_bit(reading, folder, tmp_path):
   assert_trees_equal(jax.device_get(uninterrupted), jax.device_get(resumed))
 
 
+def test_a_run_resumes_exactly_however_its_data_are_read(folder, tmp_path):
+  config = _config('sngan.py', folder, str(tmp_path / 'tfds'), random_flip=True)
+  config.num_steps, config.checkpoint_every = 4, 2
+  uninterrupted = train.train_and_evaluate(config, str(tmp_path / 'a'))  # from memory
+  config.num_steps = 2
+  train.train_and_evaluate(config, str(tmp_path / 'b'))
+  config.num_steps = 4
+  config.data.update(STREAMED_BY_A_WORKER)  # the data position is the step, nothing else
+  resumed = train.train_and_evaluate(config, str(tmp_path / 'b'))
+  assert_trees_equal(jax.device_get(uninterrupted), jax.device_get(resumed))
+
+
 def test_conditional_model_on_folder_classes_samples_a_class_by_name(folder, tmp_path,
                                                                      fast_compile):
   config = _config('cond_sngan.py', folder, str(tmp_path / 'tfds'), folder_labels=True)

@@ -130,11 +130,9 @@ def test_two_processes_train_a_toy_as_one_and_resume_exactly(tmp_path):
               for run in ('run', 'reference'))
   np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-5)
   _assert_only_process_0_wrote(tmp_path / 'two', 50)
-  # One checkpoint holds both processes' positions in the data...
-  assert sorted(os.listdir(tmp_path / 'run' / 'checkpoints' / '25' / 'data')) == [
-      'commit_success.txt', 'process_0-of-2.json', 'process_1-of-2.json']
-  # ... and resuming it continues exactly: as if step 50 had been lost, resume from step 25,
-  # now also with checkpoints every 6 ms of training, which the processes must agree on.
+  # Resuming continues exactly (the data continue at the step): as if step 50 had been lost,
+  # resume from step 25, now also with checkpoints every 6 ms of training, which the
+  # processes must agree on.
   shutil.copytree(tmp_path / 'run', tmp_path / 'resumed')
   shutil.rmtree(tmp_path / 'resumed' / 'checkpoints' / '50')
   logs = _run_two(tmp_path / 'two_resumed', _flags(
@@ -146,6 +144,12 @@ def test_two_processes_train_a_toy_as_one_and_resume_exactly(tmp_path):
   assert steps[-1] == 50 and any(25 < step < 50 for step in steps), steps  # timed ones
   _assert_states_equal(_state(tmp_path / 'two', 0), _state(tmp_path / 'two_resumed', 0))
   _assert_states_equal(_state(tmp_path / 'two_resumed', 0), _state(tmp_path / 'two_resumed', 1))
+  # ... and on one process of 2 devices, as the two-process run ends.
+  shutil.copytree(tmp_path / 'run', tmp_path / 'resumed_by_one')
+  shutil.rmtree(tmp_path / 'resumed_by_one' / 'checkpoints' / '50')
+  _run_one_as_two(tmp_path / 'one_resumed', _flags('experiments/toy_ring.py:smoke',
+                                                   tmp_path / 'resumed_by_one', overrides))
+  _assert_trains_as_one_process(tmp_path / 'two', tmp_path / 'one_resumed')
 
 
 def _stopped_step(log):
