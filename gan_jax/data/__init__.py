@@ -47,13 +47,17 @@ def _tfds_source():
   return tfds_source
 
 
-def _folder_arguments(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  data = config.data
-  if not data.path:
+@functools.lru_cache(maxsize=4)
+def _folder(path: str, data_dir: str, image_size: int, channels: int, crop: str,
+            folder_labels: bool) -> tuple[Any, DatasetInfo]:
+  """folder.load, once per process for the same arguments: validating, resolving and reading
+  a config each open the folder's copy, and a large folder takes a while to list."""
+  if not path:
     raise UserError('config.dataset=image_folder reads your images from a folder or a .zip: '
                     'pass --config.data.path=DIR_OR_ZIP.')
-  return dict(data_dir=data.data_dir, image_size=data.image_size, channels=data.channels,
-              crop=data.crop, folder_labels=data.folder_labels)
+  from gan_jax.data import folder  # pylint: disable=import-outside-toplevel
+  return folder.load(path, data_dir=data_dir, image_size=image_size, channels=channels,
+                     crop=crop, folder_labels=folder_labels)
 
 
 def load(config: ml_collections.ConfigDict, split: str = 'train') -> tuple[Any, DatasetInfo]:
@@ -71,10 +75,11 @@ def load(config: ml_collections.ConfigDict, split: str = 'train') -> tuple[Any, 
                              data_dir=config.data.data_dir)
     return source, _IDX_INFO
   if name == IMAGE_FOLDER:
-    from gan_jax.data import folder  # pylint: disable=import-outside-toplevel
     if split != 'train':
       raise UserError(f'An image folder has one split, train; {split!r} was asked for.')
-    return folder.load(config.data.path, **_folder_arguments(config))
+    data = config.data
+    return _folder(data.path, data.data_dir, data.image_size, data.channels, data.crop,
+                   data.folder_labels)
   loaded = _tfds_source().load(name, split, data_dir=config.data.data_dir,
                                manual_dir=config.data.manual_dir)
   _fitted_info.cache_clear()  # prepared now: class names may come from the data themselves
