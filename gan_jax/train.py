@@ -302,8 +302,9 @@ def _last_word(config: ml_collections.ConfigDict, workdir: str, step: int, secon
 
   `reached_before`: the workdir had reached a limit before this run, which trained nothing.
   """
-  results = (f'samples in {workdir}/samples/, checkpoints in {workdir}/checkpoints/. Evaluate '
-             f'them with: python -m gan_jax.evaluate --workdir {workdir}')
+  results = f'samples in {workdir}/samples/, checkpoints in {workdir}/checkpoints/'
+  if data.can_evaluate(config.dataset):
+    results += f'. Evaluate them with: python -m gan_jax.evaluate --workdir {workdir}'
   budget = run_control.budget_name(config.train_minutes)
   more_minutes = f'--config.train_minutes={2 * config.train_minutes:g}'
   if not reached_before:

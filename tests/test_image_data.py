@@ -165,6 +165,16 @@ def test_a_class_smaller_than_a_batch_is_one_line_before_anything_compiles(folde
   assert not os.path.exists(tmp_path / 'run' / 'config.json')  # stopped before training began
 
 
+def test_a_folder_run_ends_without_offering_an_evaluation_it_cannot_do(folder, tmp_path,
+                                                                      caplog):
+  config = _config('sngan.py', folder, str(tmp_path / 'tfds'))
+  with caplog.at_level('INFO'):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+  last = caplog.records[-1].getMessage()
+  assert last == (f'Trained to step 2 of 2 in {last.split(" in ")[1].split(":")[0]}: samples in '
+                  f'{tmp_path}/run/samples/, checkpoints in {tmp_path}/run/checkpoints/')
+
+
 def test_evaluation_of_colour_data_says_in_one_line_what_it_lacks(folder, tmp_path):
   config = _config('sngan.py', folder, str(tmp_path / 'tfds'))
   config.eval_every = 1
