@@ -106,3 +106,4 @@ def stylegan2_workdir(tiny_fashion, tmp_path_factory):
   with compiled_for_speed_of_compiling():  # three steps to compile, two to run
     train.train_and_evaluate(config, workdir)
   return workdir
+

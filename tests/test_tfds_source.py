@@ -24,6 +24,7 @@ from tensorflow_datasets.image_classification import cifar
 from gan_jax.data import DatasetInfo, tfds_source
 from gan_jax.data.tensorflow_stand_in import TensorFlowNeeded, tensorflow_stand_in
 from gan_jax.errors import UserError
+from tfds_mock import mock_tfds
 
 # One xdist worker runs this module's tests: it prepares the module's `numpy_images` once.
 pytestmark = [pytest.mark.xdist_group(__name__), pytest.mark.usefixtures('no_network')]
@@ -224,10 +225,9 @@ def test_info_reads_the_catalog_without_preparing(tmp_path):
 
 
 def test_mock_cifar10_gives_32x32_rgb_images_and_10_classes():
-  with tfds.testing.mock_data(num_examples=5, policy=tfds.testing.MockPolicy.USE_CODE):
+  with mock_tfds(num_examples=5):
     source, info = tfds_source.load('cifar10', 'train')
     examples = list(source)
-    # The mock's own batched read fails (an unbound partial): the source reads one at a time.
     batch = source.__getitems__([4, 0, 2])
   assert (info.shape, info.kind, info.num_classes) == ((32, 32, 3), 'image', 10)
   assert len(info.class_names) == 10  # the catalog code's '0'..'9' until really prepared
@@ -242,7 +242,7 @@ def test_mock_cifar10_gives_32x32_rgb_images_and_10_classes():
 
 
 def test_mock_celeb_a_gives_218x178_images_and_label_0():
-  with tfds.testing.mock_data(num_examples=3, policy=tfds.testing.MockPolicy.USE_CODE):
+  with mock_tfds(num_examples=3):
     source, info = tfds_source.load('celeb_a', 'train')
     examples = list(source)
   assert info == DatasetInfo(shape=(218, 178, 3), kind='image', num_classes=0)

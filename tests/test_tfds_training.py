@@ -5,11 +5,11 @@ import os
 import jax
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from gan_jax import checkpoints, data, input_pipeline, sample, train
 from gan_jax.data.transform import fit_image
 from test_train import load_experiment
+from tfds_mock import mock_tfds
 
 pytestmark = pytest.mark.usefixtures('no_network')
 
@@ -19,7 +19,7 @@ NUM_CLASSES = {'cifar10': 10, 'celeb_a': 0}  # celeb_a has attributes, no 'label
 
 def _mock_data():
   """Random examples of any catalog data set's features, 20 per split, made by its code."""
-  return tfds.testing.mock_data(num_examples=20, policy=tfds.testing.MockPolicy.USE_CODE)
+  return mock_tfds(num_examples=20)
 
 
 def _config(experiment, dataset, data_dir):
