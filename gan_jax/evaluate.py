@@ -1,203 +1,65 @@
-r"""Sample quality of a trained GAN, or of a sample file, against the real test split.
+r"""Sample quality of a trained GAN, or of a sample file, against real images.
 
 python -m gan_jax.evaluate --workdir runs/sngan_cpu [--step N] [--num_samples 10000] [--seed 0]
 python -m gan_jax.evaluate --samples samples.npy --dataset fashion_mnist [--num_samples N]
+python -m gan_jax.evaluate --samples A.npy --reference B.npy --features inception
+python -m gan_jax.evaluate --samples A.npy --reference STATS.npz [--inception_weights W.pth]
 
-Prints one JSON line; with --workdir it is also appended to WORKDIR/eval.jsonl. Images
-are scored in the feature space of `gan_jax.feature_net` (metrics from different feature
-nets are not comparable; "feature_net" names the weights' sha256): fid, kid and kid_std,
-precision and recall (k = 3), inception_score, classes_covered; for a conditional
-model also class_faithfulness (the share of samples the feature net classifies as the
-class asked for; its test accuracy, ~0.93 on Fashion-MNIST, is the ceiling) and intra_fid
-(the mean over classes of each class's FID against that class's test images), each also
-per class. Toy data sets:
-modes_covered of num_modes, high_quality_share. "floor" holds the same metrics for as
-many real training images (toy: points drawn from the mixture), i.e. what a perfect
-generator scores with that many samples: read a GAN's numbers against it. Fashion-MNIST's
-floor at 10,000 samples, with the shipped feature net: FID 1.01, KID -0.005 (std 0.083),
-precision 0.83, recall 0.82, Inception Score 9.19, 10 classes covered.
+Prints one JSON line; with --workdir it is also appended to WORKDIR/eval.jsonl. Images are
+scored in one of two feature spaces (--features; the line's "features" names it), and
+numbers from different feature spaces, weights or resizings are not comparable:
 
-The features of the real test split and the floor are computed once and cached in
-$GAN_JAX_CACHE (default $XDG_CACHE_HOME/gan_jax, i.e. ~/.cache/gan_jax), or --cache_dir,
-under a key made of the feature net's sha256 and a hash of the real images used.
+inception: the FID Inception-v3 of the papers (gan_jax.inception; "inception_weights" holds
+  its weights' sha256, "resize" the resizing), the default for every image data set but
+  MNIST and Fashion-MNIST. The reference ("reference" in the line) is the training split
+  of the samples' data set (its first --reference_count images, 50,000 as in the papers,
+  fitted as training fits them), the images of --reference B.npy, or the published
+  statistics of --reference STATS.npz (FID and Inception Score only). Metrics: fid, kid
+  and kid_std, precision and recall (k = 3, against as many real images as samples),
+  inception_score and inception_score_std over 10 splits; for a conditional model against
+  a labelled data set, intra_fid too (each class's FID against its real images, averaged).
+dataset: the data set's own classifier (gan_jax.feature_net; "feature_net" holds its
+  weights' sha256), the default for MNIST and Fashion-MNIST, against the real test split:
+  fid, kid, kid_std, precision, recall, inception_score (one split) and classes_covered;
+  for a conditional model also class_faithfulness (the share of samples the classifier
+  assigns to the class asked for; its test accuracy, ~0.93 on Fashion-MNIST, is the
+  ceiling) and intra_fid, each also per class. "floor" holds the same metrics for as many
+  real training images, what a perfect generator scores with that many samples. Fashion-
+  MNIST's floor at 10,000 samples, with the shipped classifier: FID 1.01, KID -0.005 (std
+  0.083), precision 0.83, recall 0.82, Inception Score 9.19, 10 classes covered.
+Toy data sets: modes_covered of num_modes and high_quality_share, beside the floor of as
+  many points drawn from the mixture itself.
+
+Features of real images are computed once and cached (gan_jax.reference) in $GAN_JAX_CACHE
+(default ~/.cache/gan_jax) or --cache_dir, where the Inception weights are downloaded too.
 """
-import functools
-import hashlib
 import json
-import os
-from typing import Any, BinaryIO, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from absl import app
 from absl import flags
-from absl import logging
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gan_jax import checkpoints, cli, data, feature_net, input_pipeline, metrics, paths, sample
+from gan_jax import (checkpoints, cli, configs, data, feature_net, inception, metrics, paths,
+                     reference, sample, scores)
 from gan_jax.errors import UserError
+from gan_jax.reference import Reference
 
-IMAGE_METRICS = ('fid', 'kid', 'kid_std', 'precision', 'recall', 'inception_score',
-                 'classes_covered')
-KID_SUBSET_SIZE = 1000  # as the reference (Binkowski et al., 2018), or all points if fewer
+FEATURES = ('auto', 'inception', 'dataset')
 EVAL_FILE = 'eval.jsonl'
 
 
-def cache_dir(override: str = '') -> str:
-  """The cache folder: `override`, else $GAN_JAX_CACHE, else $XDG_CACHE_HOME/gan_jax."""
-  xdg = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
-  return override or os.environ.get('GAN_JAX_CACHE') or os.path.join(xdg, 'gan_jax')
-
-
-def _cache_path(root: str, name: str, *keys: str | bytes) -> str:
-  """`root/name_<digest>`: the digest of `keys` changes with the weights or the data."""
-  digest = hashlib.sha256()
-  for key in keys:
-    digest.update(hashlib.sha256(key.encode() if isinstance(key, str) else key).digest())
-  return os.path.join(root, f'{name}_{digest.hexdigest()[:16]}')
-
-
-def _write_cache(path: str, write: Callable[[BinaryIO], None]) -> None:
-  """`paths.write_atomically`, for a cache: a failure only warns."""
-  try:
-    paths.write_atomically(path, write)
-  except OSError as e:  # a read-only or full cache costs time, not the result
-    logging.warning('Could not cache %s: %s', path, e)
-
-
-class Reference(NamedTuple):
-  """Features [N, D] of real test images and their mean [D] and covariance [D, D]."""
-  features: np.ndarray
-  mu: np.ndarray
-  sigma: np.ndarray
-
-
-def reference_statistics(net: feature_net.FeatureNet, images: np.ndarray,
-                         cache: str) -> Reference:
-  """The Reference of real `images` (uint8), from the cache or computed and cached."""
-  path = _cache_path(cache, f'{net.dataset}_test_{len(images)}', net.checksum,
-                     images.tobytes()) + '.npz'
-  cached = paths.path(path)
-  if cached.exists():
-    with cached.open('rb') as f, np.load(f) as saved:
-      return Reference(saved['features'], saved['mu'], saved['sigma'])
-  features, _ = feature_net.embed(net, images)
-  reference = Reference(features, *map(np.asarray, metrics.feature_statistics(features)))
-  _write_cache(path, lambda f: np.savez(f, **reference._asdict()))
-  return reference
-
-
-def _number(value: Any) -> float | int:
-  """A JSON-friendly scalar: ints stay ints, floats keep 6 significant digits."""
-  value = np.asarray(value)
-  return int(value) if np.issubdtype(value.dtype, np.integer) else float(f'{float(value):.6g}')
-
-
-@functools.partial(jax.jit, static_argnames='kid_subset_size')
-def _image_metric_values(features: jax.Array, logits: jax.Array, reference: Reference,
-                         key: jax.Array, kid_subset_size: int) -> dict[str, jax.Array]:
-  # One program: run op by op, the metrics compile ~130 small ones (10 s on 2 CPU cores).
-  mu, sigma = metrics.feature_statistics(features)
-  kid, kid_std = metrics.kernel_inception_distance(key, features, reference.features,
-                                                   subset_size=kid_subset_size)
-  precision, recall = metrics.precision_recall(reference.features, features, k=3)
-  return {
-      'fid': metrics.frechet_distance(mu, sigma, reference.mu, reference.sigma),
-      'kid': kid, 'kid_std': kid_std, 'precision': precision, 'recall': recall,
-      'inception_score': metrics.inception_score(logits),
-      'classes_covered': metrics.classes_covered(logits),
-  }
-
-
-def image_metrics(features: np.ndarray, logits: np.ndarray, reference: Reference,
-                  seed: int) -> dict[str, float | int]:
-  """FID, KID, precision/recall, Inception Score and classes covered of generated images.
-
-  Args:
-    features: feature-net features [N, D] of the generated images.
-    logits: feature-net logits [N, K] of the same images.
-    reference: the real test split's Reference.
-    seed: picks KID's subsets.
-  Returns:
-    {fid, kid, kid_std, precision, recall, inception_score, classes_covered}.
-  """
-  subset_size = min(KID_SUBSET_SIZE, len(features), len(reference.features))
-  values = _image_metric_values(features, logits, reference, jax.random.PRNGKey(seed),
-                                subset_size)
-  return {name: _number(values[name]) for name in IMAGE_METRICS}
-
-
-def toy_metrics(points: np.ndarray, dataset: str) -> dict[str, float | int]:
-  """Modes covered (of num_modes) and the share of high-quality points of a toy data set."""
-  centers, std = input_pipeline.toy_modes(dataset)
-  coverage = metrics.mode_coverage(jnp.asarray(points), centers, std)
-  return {'modes_covered': _number(coverage.modes_covered), 'num_modes': len(centers),
-          'high_quality_share': _number(coverage.high_quality_share)}
-
-
-def _toy_floor(dataset: str, num_samples: int) -> dict[str, float | int]:
-  """toy_metrics of `num_samples` points drawn from the mixture itself."""
-  centers, std = input_pipeline.toy_modes(dataset)
-  rng = np.random.default_rng(0)
-  points = centers[rng.integers(len(centers), size=num_samples)]
-  return toy_metrics(points + std * rng.standard_normal(points.shape), dataset)
-
-
-def class_metrics(features: np.ndarray, logits: np.ndarray, labels: np.ndarray,
-                  reference: Reference, test_labels: np.ndarray) -> dict[str, Any]:
-  """A conditional generator's class faithfulness and intra-class FID (Miyato & Koyama, 2018).
-
-  Args:
-    features, logits: feature-net outputs [N, D], [N, K] of generated images.
-    labels: the classes [N] they were generated for.
-    reference: the real test split's Reference, in test-split order.
-    test_labels: the test split's labels [M].
-  Returns:
-    {class_faithfulness, class_faithfulness_per_class, intra_fid, intra_fid_per_class}:
-    per-class lists indexed by class, None for a class without two samples and two test
-    images.
-  """
-  num_classes = logits.shape[1]
-  overall, per_class = metrics.class_faithfulness(logits, labels, num_classes)
-  fids = [None] * num_classes
-  for k in np.unique(labels):
-    fake, real = features[labels == k], reference.features[test_labels == k]
-    if min(len(fake), len(real)) > 1:  # a covariance needs two examples
-      fids[k] = _number(metrics.frechet_distance(*metrics.feature_statistics(fake),
-                                                 *metrics.feature_statistics(real)))
-  return {'class_faithfulness': _number(overall),
-          'class_faithfulness_per_class': [None if np.isnan(v) else _number(v)
-                                           for v in np.asarray(per_class)],
-          'intra_fid': _number(np.mean([fid for fid in fids if fid is not None] or np.nan)),
-          'intra_fid_per_class': fids}
-
-
-def _image_floor(net: feature_net.FeatureNet, reference: Reference, test_images: np.ndarray,
-                 num_samples: int, manual_dir: str, data_dir: str,
-                 cache: str) -> dict[str, float | int]:
-  """image_metrics of the first `num_samples` training images, from the cache or computed."""
-  train_images, _ = feature_net.load_split(net.dataset, 'train', manual_dir, data_dir,
-                                           num_samples)
-  path = _cache_path(cache, f'{net.dataset}_floor_{len(train_images)}', net.checksum,
-                     train_images.tobytes(), test_images.tobytes()) + '.json'
-  cached = paths.path(path)
-  if cached.exists():
-    return json.loads(cached.read_text())
-  floor = {'num_samples': len(train_images),
-           **image_metrics(*feature_net.embed(net, train_images), reference, seed=0)}
-  _write_cache(path, lambda f: f.write(json.dumps(floor).encode()))
-  return floor
-
-
-def _dataset_info(dataset: str) -> data.DatasetInfo:
-  """The info of a data set that evaluate can score: a toy, or one with a feature net."""
-  if data.can_evaluate(dataset):
-    return data.source_info(ml_collections.ConfigDict({'dataset': dataset}))
-  raise UserError(f'gan_jax.evaluate scores samples in the feature space of a classifier of '
-                  f'their data set, which exists for {", ".join(data.IDX_DATASETS)} and the '
-                  f'toy data sets only; {dataset!r} needs Inception features, which are not '
-                  'built yet.')
+class Options(NamedTuple):
+  """How images are scored; the command's flags of the same names."""
+  features: str = 'auto'  # one of FEATURES: 'auto' is 'dataset' for MNIST-like sets
+  reference: str = ''  # '' the data set's real images; or images .npy / statistics .npz
+  reference_count: int = 50_000  # inception: training images of the reference (0: all)
+  inception_weights: str = ''  # '' $GAN_JAX_INCEPTION_WEIGHTS or the cache's download
+  resize: str = 'legacy'  # inception: one of inception.RESIZES
+  feature_weights_dir: str = ''  # dataset: '' for the shipped classifier, or its workdir
+  cache: str = ''  # '' for reference.cache_dir()
 
 
 def _check_points(samples: np.ndarray, dataset: str) -> np.ndarray:
@@ -209,25 +71,25 @@ def _check_points(samples: np.ndarray, dataset: str) -> np.ndarray:
   return samples
 
 
-def _check_images(samples: np.ndarray, dataset: str) -> np.ndarray:
+def check_images(images: np.ndarray, what: str = 'The samples',
+                 channels: tuple[int, ...] = (1, 3)) -> np.ndarray:
   """Images NHW or NHWC, uint8 or floats in [0, 1] -> floats [N, H, H, C] in [0, 1]."""
-  shape = _dataset_info(dataset).shape
-  images = samples[..., None] if samples.ndim == 3 else samples
-  if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[3] != shape[2]:
-    raise UserError(f'Samples of {dataset!r} must be square images NHW or NHWC with '
-                    f'{shape[2]} channel(s), e.g. {list((10_000,) + shape)}; got '
-                    f'{list(samples.shape)}.')
+  images = images[..., None] if images.ndim == 3 else images
+  if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[3] not in channels:
+    raise UserError(f'{what} must be square images NHW or NHWC with '
+                    f'{" or ".join(map(str, channels))} channel(s), e.g. [10000, 32, 32, '
+                    f'{channels[-1]}]; got {list(images.shape)}.')
   if images.dtype == np.uint8:
     return images.astype(np.float32) / np.float32(255)
   if not np.issubdtype(images.dtype, np.floating):
-    raise UserError(f'Images must be float32 in [0, 1] (as gan_jax.sample writes them) or '
+    raise UserError(f'{what} must be float32 in [0, 1] (as gan_jax.sample writes them) or '
                     f'uint8 0-255; got {images.dtype}.')
   low, high = float(np.min(images)), float(np.max(images))
   if not (np.isfinite(low) and np.isfinite(high)):
-    raise UserError('The samples hold NaN or Inf values.')
+    raise UserError(f'{what} hold NaN or Inf values.')
   if low < 0 or high > 1:
     hint = ' If they are tanh outputs in [-1, 1], map them with (x + 1) / 2.' if low < 0 else ''
-    raise UserError(f'Images must be in [0, 1] (as gan_jax.sample writes them) or uint8 '
+    raise UserError(f'{what} must be in [0, 1] (as gan_jax.sample writes them) or uint8 '
                     f'0-255; these range over [{low:.3g}, {high:.3g}].{hint}')
   return images.astype(np.float32)
 
@@ -240,52 +102,135 @@ def _resize(images: np.ndarray, size: int, batch_size: int = 1000) -> np.ndarray
                          for i in range(0, len(images), batch_size)])
 
 
-def evaluate_samples(samples: np.ndarray, dataset: str, *, labels: np.ndarray | None = None,
-                     seed: int = 0, manual_dir: str = '', data_dir: str = '',
-                     weights_dir: str = '', cache: str = '') -> dict[str, Any]:
-  """Scores generated samples against the real test split of `dataset`, beside their floor.
+def _image_floor(net: feature_net.FeatureNet, real: Reference, test_images: np.ndarray,
+                 num_samples: int, config: ml_collections.ConfigDict,
+                 cache: str) -> dict[str, float | int]:
+  """image_metrics of the first `num_samples` training images, from the cache or computed."""
+  train_images, _ = feature_net.load_split(net.dataset, 'train', config.data.manual_dir,
+                                           config.data.data_dir, num_samples)
+  path = reference.cache_path(cache, f'{net.dataset}_floor_{len(train_images)}', net.checksum,
+                              train_images.tobytes(), test_images.tobytes()) + '.json'
+  cached = paths.path(path)
+  if cached.exists():
+    return json.loads(cached.read_text())
+  floor = {'num_samples': len(train_images),
+           **scores.image_metrics(*feature_net.embed(net, train_images), real, seed=0)}
+  reference.write_cache(path, lambda f: f.write(json.dumps(floor).encode()))
+  return floor
+
+
+def _score_with_dataset_net(images: np.ndarray, config: ml_collections.ConfigDict,
+                            labels: np.ndarray | None, seed: int,
+                            options: Options) -> dict[str, Any]:
+  """The metrics in the feature space of the data set's own classifier, beside their floor."""
+  net = feature_net.load(config.dataset, options.feature_weights_dir)
+  if images.shape[1] != feature_net.INPUT_SIDE:  # e.g. experiments/dcgan64.py's 64x64 images
+    images = _resize(images, feature_net.INPUT_SIDE)
+  cache = reference.cache_dir(options.cache)
+  test_images, test_labels = feature_net.load_split(config.dataset, 'test',
+                                                    config.data.manual_dir, config.data.data_dir)
+  embed = lambda images, unused_what: feature_net.embed(net, images)
+  real = reference.of_images(embed, (net.checksum,), test_images, f'{config.dataset}_test',
+                             cache, test_labels)
+  features, logits = embed(images, 'samples')
+  result = {'features': 'dataset', **scores.image_metrics(features, logits, real, seed)}
+  if labels is not None:
+    result.update(scores.class_faithfulness(logits, labels))
+    result.update(scores.intra_fid(features, labels, real, logits.shape[1]))
+  return {**result, 'feature_net': net.checksum[:16],
+          'floor': _image_floor(net, real, test_images, len(images), config, cache)}
+
+
+def _inception_reference(embed: reference.Embed, keys: tuple[str, ...],
+                         config: ml_collections.ConfigDict | None, options: Options,
+                         cache: str) -> tuple[Reference, str]:
+  """The Reference that --reference names, else the data set's training split; and its name."""
+  if options.reference.endswith('.npz'):
+    return reference.of_statistics(options.reference), f'{options.reference} (statistics)'
+  if options.reference:
+    images = check_images(read_samples(options.reference),
+                          f'The reference images {options.reference}')
+    return (reference.of_images(embed, keys, images, 'reference', cache),
+            f'{options.reference} ({len(images)} images)')
+  if config is None:
+    raise UserError('Scoring needs real images: pass --dataset=NAME (its training split) or '
+                    '--reference=IMAGES.npy or STATISTICS.npz.')
+  real = reference.of_split(embed, keys, config, 'train', options.reference_count, cache)
+  return real, f'{config.dataset} train[:{len(real.features)}]'
+
+
+def inception_net(options: Options) -> inception.Inception:
+  """The Inception of `options`: loaded, or downloaded once, or one line saying why not."""
+  return inception.load(options.inception_weights, reference.cache_dir(options.cache))
+
+
+def _score_with_inception(images: np.ndarray, config: ml_collections.ConfigDict | None,
+                          labels: np.ndarray | None, seed: int, options: Options) -> dict[str, Any]:
+  """The metrics in the FID Inception-v3's feature space, against the reference."""
+  if options.resize not in inception.RESIZES:
+    raise UserError(f'--resize must be one of {", ".join(inception.RESIZES)}; got '
+                    f'{options.resize!r}.')
+  net = inception_net(options)
+  embed = lambda images, what: inception.embed(net, images, options.resize, what=what)
+  real, described = _inception_reference(embed, (net.checksum, options.resize), config,
+                                         options, reference.cache_dir(options.cache))
+  features, logits = embed(images, 'samples')
+  result = {'features': 'inception', **scores.image_metrics(
+      features, logits, real, seed, scores.INCEPTION_SCORE_SPLITS, count_classes=False)}
+  if labels is not None and real.labels is not None and config.data.num_classes > 1:
+    result.update(scores.intra_fid(features, labels, real, config.data.num_classes))
+  return {**result, 'inception_weights': net.checksum[:16], 'resize': options.resize,
+          'reference': described}
+
+
+def feature_space(dataset: str | None, features: str) -> str:
+  """What --features means for `dataset`: 'inception' or 'dataset'."""
+  if features not in FEATURES:
+    raise UserError(f'--features must be one of {", ".join(FEATURES)}; got {features!r}.')
+  if features == 'auto':
+    return 'dataset' if dataset in data.IDX_DATASETS else 'inception'
+  return features
+
+
+def evaluate_samples(samples: np.ndarray, config: ml_collections.ConfigDict | None, *,
+                     labels: np.ndarray | None = None, seed: int = 0,
+                     options: Options = Options()) -> dict[str, Any]:
+  """Scores generated samples against real ones; see the module docstring.
 
   Args:
-    samples: images [N, H, W(, C)] as floats in [0, 1] or uint8 (any square size: they are
-      resized to the data set's), or points [N, 2] for toy data sets.
-    dataset: the data set the generator was trained on.
-    labels: the classes [N] a conditional generator made the samples for; adds
-      `class_metrics`. None for unconditional samples.
+    samples: images [N, H, W(, C)] as floats in [0, 1] or uint8, any square side, or
+      points [N, 2] for toy data sets.
+    config: the run's config, for its data set (config.dataset and config.data); None
+      where options.reference holds the real images.
+    labels: the classes [N] a conditional generator made the samples for; adds the class
+      metrics. None for unconditional samples.
     seed: picks KID's subsets.
-    manual_dir: '' or a folder of the IDX files, as config.data.manual_dir.
-    data_dir: where tfds keeps prepared data sets, as config.data.data_dir.
-    weights_dir: '' for the shipped feature net, or a `gan_jax.feature_net` workdir.
-    cache: the cache folder; '' for `cache_dir()`.
+    options: the feature space and reference.
   Returns:
-    {dataset, num_samples, the metrics, ["feature_net",] "floor": {num_samples, the
-    metrics}}; see the module docstring.
+    {[dataset,] num_samples, features, the metrics, ...}.
   """
-  info = _dataset_info(dataset)
+  dataset = config.dataset if config is not None else None
   if len(samples) < metrics.MIN_SAMPLES:
     raise UserError(f'Evaluation needs at least {metrics.MIN_SAMPLES} samples; got '
                     f'{len(samples)}.')
-  result = {'dataset': dataset, 'num_samples': len(samples)}
-  if info.kind == 'points':
-    return {**result, **toy_metrics(_check_points(samples, dataset), dataset),
-            'floor': {'num_samples': len(samples), **_toy_floor(dataset, len(samples))}}
-  images = _check_images(samples, dataset)
-  if images.shape[1] != info.shape[0]:  # e.g. experiments/dcgan64.py's 64x64 images
-    images = _resize(images, info.shape[0])
-  net = feature_net.load(dataset, weights_dir)
-  cache = cache_dir(cache)
-  test_images, test_labels = feature_net.load_split(dataset, 'test', manual_dir, data_dir)
-  reference = reference_statistics(net, test_images, cache)
-  features, logits = feature_net.embed(net, images)
-  result.update(image_metrics(features, logits, reference, seed))
-  if labels is not None:
-    result.update(class_metrics(features, logits, np.asarray(labels), reference, test_labels))
-  return {**result, 'feature_net': net.checksum[:16],
-          'floor': _image_floor(net, reference, test_images, len(images), manual_dir, data_dir,
-                                cache)}
+  result = {'dataset': dataset, 'num_samples': len(samples)} if dataset else {
+      'num_samples': len(samples)}
+  if dataset and data.is_toy(dataset):
+    return {**result, **scores.toy_metrics(_check_points(samples, dataset), dataset),
+            'floor': {'num_samples': len(samples), **scores.toy_floor(dataset, len(samples))}}
+  labels = None if labels is None else np.asarray(labels)
+  if feature_space(dataset, options.features) == 'dataset':
+    if dataset not in data.IDX_DATASETS:
+      raise UserError(f'--features=dataset scores in the feature space of a classifier of the '
+                      f'data set, which exists for {", ".join(data.IDX_DATASETS)}; score '
+                      f'{dataset or "these samples"} with --features=inception.')
+    images = check_images(samples, channels=(1,))
+    return {**result, **_score_with_dataset_net(images, config, labels, seed, options)}
+  return {**result, **_score_with_inception(check_images(samples), config, labels, seed, options)}
 
 
 def evaluate_checkpoint(workdir: str, step: int | None = None, num_samples: int = 10_000,
-                        seed: int = 0, weights_dir: str = '', cache: str = '',
+                        seed: int = 0, options: Options = Options(),
                         ema: bool = True) -> dict[str, Any]:
   """Loads a workdir's checkpoint (default: the latest) and scores `num_samples` of its samples.
 
@@ -294,8 +239,7 @@ def evaluate_checkpoint(workdir: str, step: int | None = None, num_samples: int 
     step: the checkpoint's step; None for the latest.
     num_samples: samples to generate and score.
     seed: picks the latents and KID's subsets.
-    weights_dir: '' for the shipped feature net, or a `gan_jax.feature_net` workdir.
-    cache: the cache folder; '' for `cache_dir()`.
+    options: the feature space and reference.
     ema: score the generator's EMA when the run keeps one; False, the raw weights.
   Returns:
     {step, [ema,] ...}: `evaluate_samples`'s result, the checkpoint's step first; `ema`
@@ -303,13 +247,22 @@ def evaluate_checkpoint(workdir: str, step: int | None = None, num_samples: int 
   """
   loaded = checkpoints.load(workdir, step)
   samples = sample.sample(loaded, num_samples, seed, ema=ema)
-  config = loaded.config
   scored = {'ema': ema} if loaded.state.g_ema_params else {}
   return {'step': int(loaded.state.step), **scored,
-          **evaluate_samples(samples, config.dataset, seed=seed,
-                             labels=sample.sample_labels(config, num_samples),
-                             manual_dir=config.data.manual_dir, data_dir=config.data.data_dir,
-                             weights_dir=weights_dir, cache=cache)}
+          **evaluate_samples(samples, loaded.config, seed=seed, options=options,
+                             labels=sample.sample_labels(loaded.config, num_samples))}
+
+
+def samples_config(dataset: str, samples: np.ndarray, manual_dir: str = '',
+                   data_dir: str = '') -> ml_collections.ConfigDict:
+  """The config of a data set whose real images are fitted to the samples' side and channels."""
+  config = configs.default()
+  config.dataset = dataset
+  config.data.manual_dir, config.data.data_dir = manual_dir, data_dir
+  if samples.ndim in (3, 4) and not data.is_toy(dataset):
+    config.data.image_size = samples.shape[1]
+    config.data.channels = samples.shape[3] if samples.ndim == 4 else 1
+  return config
 
 
 def read_samples(path: str, num_samples: int | None = None) -> np.ndarray:
@@ -352,10 +305,21 @@ def _define_flags() -> None:
   flags.DEFINE_integer('num_samples', None, 'Samples to score: default 10,000 generated, or all '
                        'of --samples.')
   flags.DEFINE_integer('seed', 0, 'Seed of the latents and of the KID subsets.')
-  flags.DEFINE_string('feature_weights_dir', '', "A `gan_jax.feature_net` workdir whose weights "
-                      'replace the shipped ones.')
-  flags.DEFINE_string('cache_dir', '', 'Where to cache the real data statistics; default '
-                      '$GAN_JAX_CACHE or ~/.cache/gan_jax.')
+  flags.DEFINE_enum('features', 'auto', FEATURES, "'inception' (the papers' FID Inception-v3), "
+                    "'dataset' (the data set's own classifier: MNIST, Fashion-MNIST) or 'auto' "
+                    '(dataset for those two, inception for every other).')
+  flags.DEFINE_string('reference', '', 'The real side: images .npy (uint8, or floats in [0, 1]) '
+                      'or published statistics .npz (mu, sigma); default the data set\'s.')
+  flags.DEFINE_integer('reference_count', 50_000, 'inception: training images of the data set '
+                       'that form the reference (0: all), as the papers\' 50,000.')
+  flags.DEFINE_string('inception_weights', '', f'inception: pytorch-fid\'s {inception.WEIGHTS_FILE}'
+                      f'; default ${inception.WEIGHTS_ENV}, or downloaded once into the cache.')
+  flags.DEFINE_enum('resize', 'legacy', inception.RESIZES, "inception: 'legacy' (pytorch-fid's "
+                    "bilinear) or 'clean' (clean-fid's PIL bicubic).")
+  flags.DEFINE_string('feature_weights_dir', '', "dataset: a `gan_jax.feature_net` workdir whose "
+                      'weights replace the shipped ones.')
+  flags.DEFINE_string('cache_dir', '', 'Where to cache real images\' features and the Inception '
+                      'weights; default $GAN_JAX_CACHE or ~/.cache/gan_jax.')
   flags.DEFINE_string('manual_dir', '', "With --samples: '' or a folder of the IDX files.")
   flags.DEFINE_string('data_dir', '', 'With --samples: where tfds keeps prepared data.')
   flags.DEFINE_bool('ema', True, "With --workdir: score the generator's EMA when the run keeps "
@@ -364,20 +328,24 @@ def _define_flags() -> None:
 
 def _run() -> dict[str, Any]:
   """Evaluates what the flags name."""
+  options = Options(FLAGS.features, FLAGS.reference, FLAGS.reference_count,
+                    FLAGS.inception_weights, FLAGS.resize, FLAGS.feature_weights_dir,
+                    FLAGS.cache_dir)
   if FLAGS.samples:
-    dataset = FLAGS.dataset
-    if not dataset and FLAGS.workdir and (config := checkpoints.read_config(FLAGS.workdir)):
-      dataset = config.dataset
-    if not dataset:
-      raise UserError('--samples needs --dataset (e.g. fashion_mnist).')
-    return evaluate_samples(read_samples(FLAGS.samples, FLAGS.num_samples), dataset,
-                            seed=FLAGS.seed, manual_dir=FLAGS.manual_dir,
-                            data_dir=FLAGS.data_dir, weights_dir=FLAGS.feature_weights_dir,
-                            cache=FLAGS.cache_dir)
+    samples = read_samples(FLAGS.samples, FLAGS.num_samples)
+    config = None
+    if FLAGS.dataset:
+      config = samples_config(FLAGS.dataset, samples, FLAGS.manual_dir, FLAGS.data_dir)
+    elif FLAGS.workdir:
+      config = checkpoints.read_config(FLAGS.workdir)
+    if config is None and not FLAGS.reference:
+      raise UserError('--samples needs --dataset (e.g. fashion_mnist) or --reference (images '
+                      '.npy or statistics .npz).')
+    return evaluate_samples(samples, config, seed=FLAGS.seed, options=options)
   if not FLAGS.workdir:
     raise UserError('Pass --workdir=DIR (a training run) or --samples=FILE.npy --dataset=NAME.')
   return evaluate_checkpoint(FLAGS.workdir, FLAGS.step, FLAGS.num_samples or 10_000,
-                             FLAGS.seed, FLAGS.feature_weights_dir, FLAGS.cache_dir, FLAGS.ema)
+                             FLAGS.seed, options, FLAGS.ema)
 
 
 def main(argv):

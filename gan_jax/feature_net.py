@@ -43,6 +43,7 @@ WEIGHTS = {
 }
 WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), 'feature_weights')
 NUM_CLASSES = 10  # of every IDX data set
+INPUT_SIDE = 28  # of every IDX data set: other sizes are resized to it
 
 
 class Classifier(nn.Module):

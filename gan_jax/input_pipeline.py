@@ -39,7 +39,7 @@ def num_classes(config: ml_collections.ConfigDict) -> int:
   return data.info(config).num_classes
 
 
-def _fit_examples(examples, shape: tuple[int, ...], crop: str) -> tuple[np.ndarray, np.ndarray]:
+def fit_examples(examples, shape: tuple[int, ...], crop: str) -> tuple[np.ndarray, np.ndarray]:
   """uint8 images [N, *shape] and int32 labels [N] of examples as a source gives them."""
   images = [example['image'] for example in examples]
   if any(image.shape != shape for image in images):
@@ -64,7 +64,7 @@ def load_examples(config: ml_collections.ConfigDict,
   """
   source, _ = data.load(config, split)
   count = _training_count(config, split, len(source))
-  return _fit_examples(source.__getitems__(range(count)), data_shape(config), config.data.crop)
+  return fit_examples(source.__getitems__(range(count)), data_shape(config), config.data.crop)
 
 
 def toy_modes(name: str) -> tuple[np.ndarray, float]:
@@ -118,7 +118,7 @@ class _HostRows:
     if self._in_memory is not None:
       images, labels = (array[indices] for array in self._in_memory)
     else:
-      images, labels = _fit_examples(self._source.__getitems__(indices.tolist()), self._shape,
+      images, labels = fit_examples(self._source.__getitems__(indices.tolist()), self._shape,
                                      self._crop)
     if self._flip:  # drawn for the global batch: the same flips on any number of hosts
       flips = np.random.default_rng([self._seed, _FLIP_STREAM, index]).random(self._batch_size)

@@ -107,6 +107,8 @@ def _validated_and_resolved(config: ml_collections.ConfigDict,
   if not first:
     multihost_utils.sync_global_devices('gan_jax: data set prepared')
   configs.validate(config, num_devices)
+  if config.eval_every and evaluate.feature_space(config.dataset, 'auto') == 'inception':
+    evaluate.inception_net(evaluate.Options())  # its weights, or why not, before any training
   if first and not data.is_toy(config.dataset):
     data.load(config)  # prepared once, before its facts are read: tfds's come from the data
   if first and jax.process_count() > 1:
@@ -267,9 +269,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                 or last):
         with progress.paused('eval'):
           result = evaluate.evaluate_samples(
-              sample.generate_samples(generator, state, eval_latents, eval_labels), config.dataset,
-              labels=eval_labels, seed=config.seed, manual_dir=config.data.manual_dir,
-              data_dir=config.data.data_dir)
+              sample.generate_samples(generator, state, eval_latents, eval_labels), config,
+              labels=eval_labels, seed=config.seed)
           if is_chief:
             evaluate.append_result(workdir, {'step': step, **result})
             writer.write_scalars(step, {f'eval_{name}': value for name, value in result.items()
@@ -302,9 +303,8 @@ def _last_word(config: ml_collections.ConfigDict, workdir: str, step: int, secon
 
   `reached_before`: the workdir had reached a limit before this run, which trained nothing.
   """
-  results = f'samples in {workdir}/samples/, checkpoints in {workdir}/checkpoints/'
-  if data.can_evaluate(config.dataset):
-    results += f'. Evaluate them with: python -m gan_jax.evaluate --workdir {workdir}'
+  results = (f'samples in {workdir}/samples/, checkpoints in {workdir}/checkpoints/. Evaluate '
+             f'them with: python -m gan_jax.evaluate --workdir {workdir}')
   budget = run_control.budget_name(config.train_minutes)
   more_minutes = f'--config.train_minutes={2 * config.train_minutes:g}'
   if not reached_before:

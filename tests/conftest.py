@@ -1,6 +1,6 @@
 """Shared fixtures: tiny data sets written by the tests themselves, and runs on them; a block on
-the network; an XLA compilation cache for the session; the grouping of tests that share a
-fixture under xdist."""
+the network; pytorch-fid, the FID reference, in an environment of its own; an XLA compilation
+cache for the session; the grouping of tests that share a fixture under xdist."""
 import atexit
 import contextlib
 import os
@@ -12,6 +12,7 @@ import jax
 import pytest
 
 import idx_files
+import pytorch_fid_env
 from gan_jax import feature_net, train
 from test_train import load_experiment
 
@@ -72,6 +73,26 @@ def fast_compile():
   """`compiled_for_speed_of_compiling` for one test."""
   with compiled_for_speed_of_compiling():
     yield
+
+
+@pytest.fixture(scope='session')
+def pytorch_fid():
+  """pytorch-fid, the FID reference, in its own virtual environment (tests/pytorch_fid_env.py),
+  made on first use; tests that take it skip where it cannot be made (offline, no torch wheel).
+  Session-scoped: pytest keeps a failure too, so each process tries once."""
+  try:
+    return pytorch_fid_env.PytorchFid.create()
+  except pytorch_fid_env.EnvironmentUnavailable as error:
+    pytest.skip(str(error))
+
+
+@pytest.fixture(scope='session')
+def inception_weights(pytorch_fid, tmp_path_factory):
+  """A random FID Inception-v3 state dict, written by pytorch-fid's code in the standard file's
+  format: what tests of the Inception evaluation load (the real file is not downloadable here)."""
+  path = str(tmp_path_factory.mktemp('inception') / 'random_inception.pth')
+  pytorch_fid.random_weights(path, seed=0)
+  return path
 
 
 @pytest.fixture(scope='session')

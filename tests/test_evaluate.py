@@ -7,12 +7,14 @@ import sys
 import numpy as np
 import pytest
 
-from gan_jax import checkpoints, evaluate, feature_net, sample, train
+from gan_jax import checkpoints, evaluate, feature_net, reference, sample, scores, train
 from gan_jax.errors import UserError
 from test_train import load_experiment
 
 EXPERIMENTS = os.path.join(os.path.dirname(__file__), '..', 'experiments')
-IMAGE_METRICS = set(evaluate.IMAGE_METRICS)
+# In the data set's own classifier's space (MNIST-like data sets).
+IMAGE_METRICS = {'fid', 'kid', 'kid_std', 'precision', 'recall', 'inception_score',
+                 'classes_covered'}
 
 
 def _train_smoke(experiment, workdir, tiny_fashion):
@@ -34,7 +36,9 @@ def test_cli_scores_a_checkpoint_and_appends_to_eval_jsonl(tmp_path, tiny_fashio
                        '--feature_weights_dir', tiny_weights_dir, cache=cache)
   assert done.returncode == 0, done.stderr
   result = json.loads(done.stdout.strip().splitlines()[-1])
-  assert set(result) == {'step', 'dataset', 'num_samples', 'feature_net', 'floor'} | IMAGE_METRICS
+  assert set(result) == {'step', 'dataset', 'num_samples', 'features', 'feature_net',
+                         'floor'} | IMAGE_METRICS
+  assert result['features'] == 'dataset'  # the default for Fashion-MNIST
   assert (result['step'], result['dataset'], result['num_samples']) == (2, 'fashion_mnist', 20)
   assert set(result['floor']) == {'num_samples'} | IMAGE_METRICS
   assert 0 <= result['precision'] <= 1 and 1 <= result['inception_score'] <= 10
@@ -47,7 +51,8 @@ def test_cli_scores_a_checkpoint_and_appends_to_eval_jsonl(tmp_path, tiny_fashio
 
 def test_toy_checkpoint_reports_modes(tmp_path, tiny_fashion):
   _train_smoke('toy_grid.py', str(tmp_path), tiny_fashion)
-  result = evaluate.evaluate_checkpoint(str(tmp_path), num_samples=200, cache=str(tmp_path))
+  result = evaluate.evaluate_checkpoint(str(tmp_path), num_samples=200,
+                                        options=evaluate.Options(cache=str(tmp_path)))
   assert set(result) == {'step', 'ema', 'dataset', 'num_samples', 'modes_covered', 'num_modes',
                          'high_quality_share', 'floor'}
   assert result['ema'] is True  # toy_grid.py keeps an EMA of G, which sampling uses
@@ -60,9 +65,9 @@ def test_toy_checkpoint_reports_modes(tmp_path, tiny_fashion):
 
 
 def _score(samples, tiny_fashion, weights_dir, cache):
-  manual_dir, data_dir = tiny_fashion
-  return evaluate.evaluate_samples(samples, 'fashion_mnist', manual_dir=manual_dir,
-                                   data_dir=data_dir, weights_dir=weights_dir, cache=cache)
+  config = evaluate.samples_config('fashion_mnist', samples, *tiny_fashion)
+  return evaluate.evaluate_samples(samples, config, options=evaluate.Options(
+      feature_weights_dir=weights_dir, cache=cache))
 
 
 def test_real_training_images_score_their_floor(tmp_path, tiny_fashion, tiny_weights_dir):
@@ -73,6 +78,7 @@ def test_real_training_images_score_their_floor(tmp_path, tiny_fashion, tiny_wei
                   tiny_weights_dir, str(cache))
   floor = result.pop('floor')
   assert floor == {'num_samples': 12, **{name: result[name] for name in IMAGE_METRICS}}
+  assert result['features'] == 'dataset'
   cached = {path: path.stat().st_mtime_ns for path in cache.iterdir()}
   floats = _score(images / np.float32(255), tiny_fashion, tiny_weights_dir, str(cache))
   for name in IMAGE_METRICS:
@@ -103,7 +109,8 @@ def test_bad_image_samples_are_refused(samples, message, tmp_path, tiny_fashion)
 
 def test_bad_points_are_refused():
   with pytest.raises(UserError, match=r'float points \[N, 2\]'):
-    evaluate.evaluate_samples(np.zeros((12, 28, 28), np.float32), 'ring8')
+    evaluate.evaluate_samples(np.zeros((12, 28, 28), np.float32),
+                              evaluate.samples_config('ring8', np.zeros((12, 2))))
 
 
 def test_bad_sample_files_are_refused(tmp_path):
@@ -128,11 +135,11 @@ def test_cli_errors_end_in_one_line(tmp_path):
 
 def test_cache_dir_precedence(monkeypatch, tmp_path):
   monkeypatch.setenv('GAN_JAX_CACHE', str(tmp_path / 'env'))
-  assert evaluate.cache_dir(str(tmp_path / 'flag')) == str(tmp_path / 'flag')
-  assert evaluate.cache_dir() == str(tmp_path / 'env')
+  assert reference.cache_dir(str(tmp_path / 'flag')) == str(tmp_path / 'flag')
+  assert reference.cache_dir() == str(tmp_path / 'env')
   monkeypatch.delenv('GAN_JAX_CACHE')
   monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'xdg'))
-  assert evaluate.cache_dir() == str(tmp_path / 'xdg' / 'gan_jax')
+  assert reference.cache_dir() == str(tmp_path / 'xdg' / 'gan_jax')
 
 
 def test_class_metrics_score_each_class_against_its_own_test_images():
@@ -141,19 +148,21 @@ def test_class_metrics_score_each_class_against_its_own_test_images():
   # Three classes, far apart in a 4-D feature space.
   centers = 10.0 * np.eye(4)[:3]
   real = (centers[test_labels] + rng.standard_normal((1200, 4))).astype(np.float32)
-  reference = evaluate.Reference(real, real.mean(0), np.cov(real, rowvar=False))
+  real_reference = reference.Reference(real, real.mean(0), np.cov(real, rowvar=False),
+                                       test_labels)
   labels = np.repeat(np.arange(3), 400)
   logits = np.eye(3)[labels].astype(np.float32)
   logits[:40] = np.eye(3)[1]  # 40 of class 0's 400 look like class 1
   right = (centers[labels] + rng.standard_normal((1200, 4))).astype(np.float32)
-  result = evaluate.class_metrics(right, logits, labels, reference, test_labels)
-  assert result['class_faithfulness'] == pytest.approx(1 - 40 / 1200)
-  assert result['class_faithfulness_per_class'] == pytest.approx([0.9, 1.0, 1.0])
-  assert max(result['intra_fid_per_class']) < 0.2  # each class matches its own images
+  faithfulness = scores.class_faithfulness(logits, labels)
+  assert faithfulness['class_faithfulness'] == pytest.approx(1 - 40 / 1200)
+  assert faithfulness['class_faithfulness_per_class'] == pytest.approx([0.9, 1.0, 1.0])
+  # each class matches its own images
+  assert max(scores.intra_fid(right, labels, real_reference, 3)['intra_fid_per_class']) < 0.2
   # Samples of the right overall mix but every class's features drawn from another class:
   # the overall FID would not see it, intra-class FID does.
   swapped = (centers[(labels + 1) % 3] + rng.standard_normal((1200, 4))).astype(np.float32)
-  assert evaluate.class_metrics(swapped, logits, labels, reference, test_labels)['intra_fid'] > 100
+  assert scores.intra_fid(swapped, labels, real_reference, 3)['intra_fid'] > 100
 
 
 def test_conditional_checkpoint_samples_one_class_and_reports_class_metrics(
@@ -171,8 +180,8 @@ def test_conditional_checkpoint_samples_one_class_and_reports_class_metrics(
   expected = sample.sample(loaded, 6, seed=0, label=3, truncation=0.5)
   np.testing.assert_allclose(np.load(output), expected, atol=1e-6)
   assert not np.allclose(expected, sample.sample(loaded, 6, seed=0, label=4, truncation=0.5))
-  result = evaluate.evaluate_checkpoint(workdir, num_samples=20, weights_dir=tiny_weights_dir,
-                                        cache=str(tmp_path / 'cache'))
+  result = evaluate.evaluate_checkpoint(workdir, num_samples=20, options=evaluate.Options(
+      feature_weights_dir=tiny_weights_dir, cache=str(tmp_path / 'cache')))
   assert 0 <= result['class_faithfulness'] <= 1
   assert len(result['class_faithfulness_per_class']) == 10
   assert len(result['intra_fid_per_class']) == 10

@@ -1,4 +1,6 @@
 """Every model family on a folder of colour images: train, resume, condition on its classes."""
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -8,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_jax import checkpoints, evaluate, input_pipeline, sample, train
+from gan_jax import checkpoints, input_pipeline, sample, train
 from gan_jax.data.folder import FolderSource
 from gan_jax.errors import UserError
 from test_train import assert_trees_equal, killed_after_step_3_and_resumed, load_experiment
@@ -165,21 +167,24 @@ def test_a_class_smaller_than_a_batch_is_one_line_before_anything_compiles(folde
   assert not os.path.exists(tmp_path / 'run' / 'config.json')  # stopped before training began
 
 
-def test_a_folder_run_ends_without_offering_an_evaluation_it_cannot_do(folder, tmp_path,
-                                                                      caplog):
-  config = _config('sngan.py', folder, str(tmp_path / 'tfds'))
+def test_colour_runs_are_scored_in_inception_space_against_their_training_images(
+    folder, tmp_path, inception_weights, monkeypatch, caplog):
+  monkeypatch.setenv('GAN_JAX_INCEPTION_WEIGHTS', inception_weights)
+  monkeypatch.setenv('GAN_JAX_CACHE', str(tmp_path / 'cache'))
+  config = _config('vanilla_gan.py', folder, str(tmp_path / 'tfds'))
+  config.eval_every, config.eval_num_samples = 2, 10
   with caplog.at_level('INFO'):
     train.train_and_evaluate(config, str(tmp_path / 'run'))
-  last = caplog.records[-1].getMessage()
-  assert last == (f'Trained to step 2 of 2 in {last.split(" in ")[1].split(":")[0]}: samples in '
-                  f'{tmp_path}/run/samples/, checkpoints in {tmp_path}/run/checkpoints/')
-
-
-def test_evaluation_of_colour_data_says_in_one_line_what_it_lacks(folder, tmp_path):
-  config = _config('sngan.py', folder, str(tmp_path / 'tfds'))
-  config.eval_every = 1
-  with pytest.raises(UserError, match=r"^config\.eval_every scores samples .* 'image_folder' yet"):
-    train.train_and_evaluate(config, str(tmp_path / 'run'))
-  samples = np.random.default_rng(0).random((100, 16, 16, 3), np.float32)
-  with pytest.raises(UserError, match=r"'image_folder' needs Inception features"):
-    evaluate.evaluate_samples(samples, 'image_folder')
+  assert caplog.records[-1].getMessage().endswith(
+      f'Evaluate them with: python -m gan_jax.evaluate --workdir {tmp_path}/run')
+  with open(tmp_path / 'run' / 'eval.jsonl') as f:
+    (result,) = [json.loads(line) for line in f]
+  assert {key: result[key] for key in ('step', 'features', 'resize', 'reference')} == {
+      'step': 2, 'features': 'inception', 'resize': 'legacy',
+      'reference': 'image_folder train[:60]'}  # all 60 readable images: fewer than 50,000
+  with open(inception_weights, 'rb') as f:
+    assert result['inception_weights'] == hashlib.sha256(f.read()).hexdigest()[:16]
+  for name in ('fid', 'kid', 'kid_std', 'precision', 'recall', 'inception_score',
+               'inception_score_std'):
+    assert np.isfinite(result[name]), name
+  assert 'classes_covered' not in result  # ImageNet's classes are not the data set's

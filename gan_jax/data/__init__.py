@@ -34,13 +34,6 @@ def is_toy(name: str) -> bool:
   return name in TOY_DATASETS
 
 
-def can_evaluate(name: str) -> bool:
-  """Whether gan_jax.evaluate scores samples of data set `name`: it counts a toy's modes and
-  embeds MNIST-like images with their own classifier (feature_net.py); other data sets need
-  Inception features, which are not built yet."""
-  return is_toy(name) or name in IDX_DATASETS
-
-
 def _tfds_source():
   # Imported on use: the catalog's look-ups cost seconds, which toy and IDX runs need not pay.
   from gan_jax.data import tfds_source  # pylint: disable=import-outside-toplevel
