@@ -152,9 +152,6 @@ def _inception_reference(embed: reference.Embed, keys: tuple[str, ...],
                           f'The reference images {options.reference}')
     return (reference.of_images(embed, keys, images, 'reference', cache),
             f'{options.reference} ({len(images)} images)')
-  if config is None:
-    raise UserError('Scoring needs real images: pass --dataset=NAME (its training split) or '
-                    '--reference=IMAGES.npy or STATISTICS.npz.')
   real = reference.of_split(embed, keys, config, 'train', options.reference_count, cache)
   return real, f'{config.dataset} train[:{len(real.features)}]'
 
@@ -167,6 +164,9 @@ def inception_net(options: Options) -> inception.Inception:
 def _score_with_inception(images: np.ndarray, config: ml_collections.ConfigDict | None,
                           labels: np.ndarray | None, seed: int, options: Options) -> dict[str, Any]:
   """The metrics in the FID Inception-v3's feature space, against the reference."""
+  if config is None and not options.reference:
+    raise UserError('Scoring needs real images: pass --dataset=NAME (its training split) or '
+                    '--reference=IMAGES.npy or STATISTICS.npz.')
   if options.resize not in inception.RESIZES:
     raise UserError(f'--resize must be one of {", ".join(inception.RESIZES)}; got '
                     f'{options.resize!r}.')

@@ -280,7 +280,7 @@ def _as_rgb(images: np.ndarray) -> np.ndarray:
   return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
 
 
-def _clean_resize(images: np.ndarray) -> np.ndarray:
+def resize_clean(images: np.ndarray) -> np.ndarray:
   """clean-fid's resize: uint8 quantisation, PIL bicubic (antialiased) per channel in float."""
   quantised = np.rint(np.clip(images, 0, 1) * 255).astype(np.float32)
   resized = np.empty(images.shape[:1] + (INPUT_SIDE, INPUT_SIDE, 3), np.float32)
@@ -293,13 +293,18 @@ def _clean_resize(images: np.ndarray) -> np.ndarray:
 
 
 @jax.jit
+def resize_legacy(images: jax.Array) -> jax.Array:
+  """pytorch-fid's resize of images [N, H, W, C] to 299x299: `F.interpolate(bilinear,
+  align_corners=False)`: half-pixel centres, edges clamped, no antialiasing when shrinking."""
+  return jax.image.resize(images, images.shape[:1] + (INPUT_SIDE, INPUT_SIDE) + images.shape[3:],
+                          'linear', antialias=False)
+
+
+@jax.jit
 def _features_and_logits(variables: Any, images: jax.Array) -> tuple[jax.Array, jax.Array]:
   """(pool features, logits) of images [N, H, W, 3] in [0, 1], legacy-resized to 299 here."""
   if images.shape[1:3] != (INPUT_SIDE, INPUT_SIDE):
-    # F.interpolate(bilinear, align_corners=False): half-pixel centres, edges clamped, and
-    # no antialiasing when shrinking.
-    images = jax.image.resize(images, images.shape[:1] + (INPUT_SIDE, INPUT_SIDE, 3),
-                              'linear', antialias=False)
+    images = resize_legacy(images)
   return FIDInceptionV3().apply(variables, images * 2 - 1)
 
 
@@ -314,20 +319,21 @@ def embed(net: Inception, images: np.ndarray, resize: str = 'legacy', batch_size
     net: the network.
     images: [N, H, W(, C)], C 1 or 3, floats in [0, 1] or uint8; any side.
     resize: 'legacy' or 'clean' (see the module docstring).
-    batch_size: images per call, rounded up to a multiple of the device count.
+    batch_size: images per call (at most), rounded up to a multiple of the device count.
     what: names the images in progress lines.
   """
   if resize not in RESIZES:
-    raise UserError(f'--resize must be one of {", ".join(RESIZES)}; got {resize!r}.')
+    raise ValueError(f'resize must be one of {RESIZES}; got {resize!r}.')
   devices = jax.local_devices()
-  batch_size = -(-batch_size // len(devices)) * len(devices)
+  # A multiple of the device count, no larger than the images need.
+  batch_size = -(-min(batch_size, len(images)) // len(devices)) * len(devices)
   sharding = jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(devices), ('batch',)),
                                         jax.sharding.PartitionSpec('batch'))
   features, logits, start, last_log = [], [], time.time(), time.time()
   for begin in range(0, len(images), batch_size):
     batch = _as_rgb(images[begin:begin + batch_size])
     batch = batch.astype(np.float32) / 255 if batch.dtype == np.uint8 else batch
-    batch = _clean_resize(batch) if resize == 'clean' else batch.astype(np.float32)
+    batch = resize_clean(batch) if resize == 'clean' else batch.astype(np.float32)
     count = len(batch)
     batch = np.pad(batch, [(0, batch_size - count)] + [(0, 0)] * 3)
     outputs = _features_and_logits(net.variables, jax.device_put(batch, sharding))

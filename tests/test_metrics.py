@@ -214,6 +214,18 @@ def test_inception_score_hand_computed():
   np.testing.assert_allclose(inception_score(logits), expected, rtol=1e-6)
 
 
+def test_split_inception_score_takes_consecutive_splits_each_against_its_own_marginal():
+  # 10 samples in 3 splits of [0, 3), [3, 6), [6, 10) (i * N // 3): two spread confidently
+  # over 3 classes (IS 3), one over 4 classes (IS 4), though all 10 samples cover 4 classes.
+  logits = _confident([0, 1, 2, 0, 1, 2, 0, 1, 2, 3], 4)
+  mean, std = metrics.split_inception_score(logits, num_splits=3)
+  np.testing.assert_allclose(mean, (3 + 3 + 4) / 3, rtol=1e-5)
+  np.testing.assert_allclose(std, np.std([3.0, 3.0, 4.0]), rtol=1e-4)  # ddof 0, as np.std
+  # One split: the plain score of all samples.
+  np.testing.assert_allclose(metrics.split_inception_score(logits, 1)[0],
+                             inception_score(logits), rtol=1e-6)
+
+
 def test_inception_score_is_finite_for_saturated_logits():
   assert np.isfinite(inception_score(jnp.array([[1e9, -1e9], [-1e9, 1e9]])))
 
