@@ -3,6 +3,10 @@
 pytorch-fid runs in its own environment (tests/pytorch_fid_env.py), with random weights in
 the standard file's state-dict format.
 """
+import subprocess
+import sys
+
+import jax
 import numpy as np
 import pytest
 
@@ -43,13 +47,8 @@ def test_weights_without_num_batches_tracked_load_the_same(pytorch_fid, weights,
   pytorch_fid.random_weights(path, seed=0, num_batches_tracked=False)
   with_counts, without = inception.load(weights), inception.load(path)
   assert with_counts.checksum != without.checksum
-  for a, b in zip(*map(lambda net: jax_leaves(net.variables), (with_counts, without))):
+  for a, b in zip(jax.tree.leaves(with_counts.variables), jax.tree.leaves(without.variables)):
     np.testing.assert_array_equal(a, b)
-
-
-def jax_leaves(tree):
-  import jax  # pylint: disable=import-outside-toplevel
-  return jax.tree.leaves(tree)
 
 
 @pytest.mark.parametrize('side', [32, 299, 400])  # up, as it is, down
@@ -79,3 +78,23 @@ def test_foreign_state_dicts_are_refused_in_one_line(tmp_path):
   with pytest.raises(UserError, match=r"not pytorch-fid's Inception-v3 state dict: 471 entries "
                                       r'missing'):
     inception.variables_from_state_dict({'other.weight': np.zeros(3, np.float32)}, 'x.pth')
+
+
+def test_batches_split_over_devices_give_the_same_features(weights, tmp_path):
+  """Two devices, batches of 2 over 3 images (the last padded): as one device, all at once."""
+  images = _images(32, count=3)
+  np.save(tmp_path / 'images.npy', images)
+  script = (
+      'import sys, jax, numpy as np\n'
+      "jax.config.update('jax_num_cpu_devices', 2)\n"
+      'from gan_jax import inception\n'
+      'assert len(jax.local_devices()) == 2\n'
+      'net = inception.load(sys.argv[1])\n'
+      'features, logits = inception.embed(net, np.load(sys.argv[2]), batch_size=2)\n'
+      'np.savez(sys.argv[3], features=features, logits=logits)\n')
+  subprocess.run([sys.executable, '-c', script, weights, str(tmp_path / 'images.npy'),
+                  str(tmp_path / 'out.npz')], check=True)
+  with np.load(tmp_path / 'out.npz') as split:
+    for ours, theirs in zip(inception.embed(inception.load(weights), images),
+                            (split['features'], split['logits'])):
+      np.testing.assert_allclose(theirs, ours, rtol=1e-5, atol=1e-6 * np.abs(ours).max())
