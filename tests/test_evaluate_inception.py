@@ -11,6 +11,7 @@ import pytest
 
 from gan_jax import evaluate, inception, metrics
 from gan_jax.errors import UserError
+from tfds_mock import mock_tfds
 
 ROOT = os.path.join(os.path.dirname(__file__), '..')
 README = os.path.join(ROOT, 'README.md')
@@ -171,3 +172,15 @@ def test_feature_spaces_refuse_what_they_cannot_score(tmp_path):
   with pytest.raises(UserError, match=r'^Scoring needs real images: pass --dataset=NAME'):
     evaluate.evaluate_samples(colour, None, options=evaluate.Options(
         inception_weights='/nowhere.pth'))
+
+
+def test_samples_of_a_tfds_data_set_are_scored_against_its_training_split(
+    tmp_path, inception_weights):
+  samples = _images(12, 32, seed=0)
+  with mock_tfds(num_examples=14):
+    config = evaluate.samples_config('cifar10', samples, data_dir=str(tmp_path / 'tfds'))
+    result = evaluate.evaluate_samples(samples, config, options=evaluate.Options(
+        inception_weights=inception_weights, cache=str(tmp_path / 'cache')))
+  assert (result['dataset'], result['features'], result['reference']) == (
+      'cifar10', 'inception', 'cifar10 train[:14]')  # auto: a colour data set
+  assert np.isfinite(result['fid'])
