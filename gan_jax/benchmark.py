@@ -6,6 +6,8 @@ prints one JSON line. `--synthetic` feeds one device-resident random batch (the 
 alone); without it the real input pipeline feeds every step, as in training.
 `--input_only` times the input pipeline alone: the batches of `--steps` steps, read,
 decoded, fitted and flipped as training reads them (data.workers worker processes).
+`--flops_only` compiles the step and reports XLA's FLOPs per step without running it: what
+a GPU-hour estimate needs, on a CPU, for steps too big to run there (experiments' headers).
 """
 import json
 import time
@@ -28,6 +30,8 @@ flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation.', lower_boun
 flags.DEFINE_bool('synthetic', False,
                   'Feed one device-resident random batch instead of the input pipeline.')
 flags.DEFINE_bool('input_only', False, 'Time the input pipeline alone, without a step.')
+flags.DEFINE_bool('flops_only', False,
+                  'Compile the step and report its FLOPs without running it (no timing).')
 cli.define_config_flag('An experiments/*.py file, e.g. experiments/ns_gan.py:cpu.')
 flags.mark_flags_as_required(['config'])
 
@@ -65,12 +69,18 @@ def run_input_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: i
   }
 
 
+def _step_flops(step: Any) -> float | None:
+  """XLA's FLOP count of a compiled step (one device's program), if the backend gives one."""
+  return (step.cost_analysis() or {}).get('flops')
+
+
 def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, synthetic: bool,
-                  config_path: str | None = None) -> dict[str, Any]:
+                  config_path: str | None = None, flops_only: bool = False) -> dict[str, Any]:
   """Compiles and times the training step of `config`; returns the results as a dict.
 
   `flops_per_step` is XLA's count for one device's program, so `mfu` compares it with one
-  device's peak.
+  device's peak. `flops_only` returns after compiling: the step's FLOPs and compile time,
+  no timing, and no state or batch is materialised beyond the initial state.
   """
   mesh = Mesh(jax.devices(), (train_step.AXIS,))
   configs.validate(config, mesh.size)
@@ -83,7 +93,9 @@ def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, sy
   batch = {'data': jax.ShapeDtypeStruct(rows + tuple(data_shape), jnp.float32,
                                         sharding=data_sharding),
            'label': jax.ShapeDtypeStruct(rows, jnp.int32, sharding=data_sharding)}
-  if synthetic:
+  if flops_only:
+    next_batch = None
+  elif synthetic:
     key = jax.random.PRNGKey(config.seed)
     real = jax.jit(lambda: {
         'data': jax.random.uniform(key, batch['data'].shape, minval=-1.0, maxval=1.0),
@@ -102,6 +114,11 @@ def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, sy
   step = train_step.make_train_step(config, mesh, generator, discriminator, g_tx, d_tx,
                                     stage=stage).lower(state, batch).compile()
   compile_seconds = time.perf_counter() - start
+  if flops_only:
+    return {'device_kind': jax.devices()[0].device_kind, 'device_count': jax.device_count(),
+            'global_batch': config.batch_size, 'n_critic': config.n_critic,
+            'data_shape': list(data_shape), 'compile_seconds': compile_seconds,
+            'flops_per_step': _step_flops(step), 'config': config_path}
   for _ in range(warmup):
     state, _ = step(state, next_batch())
   jax.block_until_ready(state)
@@ -112,7 +129,7 @@ def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, sy
   seconds_per_step = (time.perf_counter() - start) / steps
 
   device = jax.devices()[0]
-  flops = (step.cost_analysis() or {}).get('flops')
+  flops = _step_flops(step)
   peak = _peak_flops(device)
   memory = device.memory_stats() or {}  # None on CPU
   return {
@@ -140,7 +157,8 @@ def main(argv):
   if FLAGS.input_only:
     results = run_input_benchmark(FLAGS.config, FLAGS.steps, FLAGS.warmup, path)
   else:
-    results = run_benchmark(FLAGS.config, FLAGS.steps, FLAGS.warmup, FLAGS.synthetic, path)
+    results = run_benchmark(FLAGS.config, FLAGS.steps, FLAGS.warmup, FLAGS.synthetic, path,
+                            flops_only=FLAGS.flops_only)
   print(json.dumps(results))
 
 

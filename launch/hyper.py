@@ -5,15 +5,35 @@ As XManager's `hyper` module and big_vision's sweeps: a sweep is a plain list of
 
   product(sweep('loss', ['hinge', 'least_squares']), sweep('seed', range(3)))  # 6 runs
   zipit(sweep('gradient_penalty', [1.0, 10.0]), sweep('n_critic', [1, 5]))      # 2 runs
+
+A sweep may also train several experiments: a list of `Experiment`s, each with its points
+and the scores its paper published (launch/sweeps/papers.py).
 """
+import os
 import re
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from gan_jax.errors import UserError
 
 Point = dict[str, Any]
 # What `--config.field=value` carries: ml_collections parses it back by the field's type.
 VALUE_TYPES = (bool, int, float, str)
+
+
+class Experiment(NamedTuple):
+  """One experiment of a sweep over several: its runs are its points, named after it."""
+  config: str  # experiments/NAME.py or NAME.py:ARG, as gan_jax.main's --config takes it
+  points: Sequence[Mapping[str, Any]] = ({},)
+  # The scores its paper published ({'fid': 21.7, 'inception_score': 8.22}): each run's
+  # launch.json keeps them, and launch.summary shows them beside the run's own.
+  published: Mapping[str, float] = {}
+
+
+def experiment_name(config: str) -> str:
+  """`experiments/resnet_sngan.py:cifar10` -> `resnet_sngan_cifar10`."""
+  path, _, arg = config.partition(':')
+  stem = os.path.splitext(os.path.basename(path))[0]
+  return f'{stem}_{arg}' if arg else stem
 
 
 def sweep(field: str, values: Iterable[Any]) -> list[Point]:
@@ -81,7 +101,8 @@ def _check_point(point: Any, where: str) -> None:
                       f'{type(value).__name__}.')
 
 
-def run_names(points: Sequence[Mapping[str, Any]], where: str) -> list[str]:
+def run_names(points: Sequence[Mapping[str, Any]], where: str,
+              experiments: Sequence[str] | None = None) -> list[str]:
   """Checks a sweep's points and names their runs; raises UserError for a bad sweep.
 
   A field set to the same value in every point is left out of the names (the sweep's fixed
@@ -92,6 +113,9 @@ def run_names(points: Sequence[Mapping[str, Any]], where: str) -> list[str]:
   Args:
     points: the override dicts `get_sweep` returned.
     where: the sweep file, for the messages.
+    experiments: for a sweep of several experiments, each point's experiment name
+      (`experiment_name`): it starts the run's name, and what else varies follows it
+      (`resnet_sngan_cifar10`, `resnet_sngan_cifar10,seed=1`).
   Returns:
     The names, one per point, in order; distinct.
   """
@@ -104,8 +128,10 @@ def run_names(points: Sequence[Mapping[str, Any]], where: str) -> list[str]:
   fixed = {field for field, value in first.items()
            if all(field in point and point[field] == value for point in points)}
   seen = {}
-  for point in points:
+  for i, point in enumerate(points):
     name = run_name(point, omit=fixed if len(points) > 1 else ())
+    if experiments is not None:
+      name = experiments[i] + ('' if name == 'default' else f',{name}')
     if name in seen:
       raise UserError(f'{where}: two points have the same run name {name!r}: {seen[name]} and '
                       f'{dict(point)}.')

@@ -73,7 +73,8 @@ class LocalRun:
     self.name = run.name
     self.dir = os.path.join(root, sweep.name, run.name)
     self.config = config
-    self.command = [sys.executable] + spec.train_args(sweep.config, run.overrides, self.dir)
+    self.command = [sys.executable] + spec.train_args(sweep.experiment(run), run.overrides,
+                                                      self.dir)
     self.record = spec.new_record(sweep, run, self.dir, self.command,
                                   previous=spec.read_record(self.dir))
     self.state = 'done' if is_finished(self.record, last_step(self.dir), config) else 'queued'

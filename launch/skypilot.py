@@ -66,7 +66,8 @@ def _multi_host(accelerator: str, num_nodes: int) -> bool:
 def run_command(sweep: spec.Sweep, run: spec.Run, workdir: str, accelerator: str,
                 num_nodes: int) -> list[str]:
   """The run's gan_jax.main command on every host, `--distributed` when there are several."""
-  return ([f'{VENV}/bin/python'] + spec.train_args(sweep.config, run.overrides, workdir) +
+  args = spec.train_args(sweep.experiment(run), run.overrides, workdir)
+  return ([f'{VENV}/bin/python'] + args +
           (['--distributed'] if _multi_host(accelerator, num_nodes) else []))
 
 

@@ -2,7 +2,8 @@
 
 A sweep file `launch/sweeps/NAME.py` defines `get_sweep(arg=None)` returning the experiment
 config (`'experiments/toy_grid.py'`, with a `:preset` if wanted) and a list of override dicts
-built with `launch.hyper`. `--sweep launch/sweeps/NAME.py:ARG` passes ARG. The runs live
+built with `launch.hyper`, or a list of `hyper.Experiment`s for a sweep of several
+experiments. `--sweep launch/sweeps/NAME.py:ARG` passes ARG. The runs live
 in ROOT/NAME_ARG/<run name>/, each with `launch.json` recording the run and its attempts;
 the sweep folder's `.lock` keeps a second sweep process out. Each run is a `gan_jax.main`
 command whose workdir (config.json, metrics.jsonl, eval.jsonl) says how far it got.
@@ -33,6 +34,8 @@ LOG_FILE = 'launch.log'  # a local run's stdout and stderr, every attempt append
 class Run:
   name: str
   overrides: dict[str, Any]
+  config: str = ''  # its experiment in a sweep of several ('': the sweep's)
+  published: dict[str, float] = dataclasses.field(default_factory=dict)  # its paper's scores
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +44,10 @@ class Sweep:
   source: str  # the --sweep value
   config: str  # the experiment, e.g. experiments/toy_grid.py or experiments/ns_gan.py:cpu
   runs: tuple[Run, ...]
+
+  def experiment(self, run: Run) -> str:
+    """The experiment file (with its :preset) that `run` trains."""
+    return run.config or self.config
 
 
 def _error_line(error: BaseException, path: str) -> str:
@@ -98,14 +105,36 @@ def load(source: str) -> Sweep:
       and _defines(path, 'get_config')):
     return Sweep(name=name, source=source, config=source, runs=(Run('default', {}),))
   result = call_file(path, 'get_sweep', arg or None, 'Sweep file')
+  where = f'Sweep file {path}'
+  if (isinstance(result, (tuple, list)) and result
+      and all(isinstance(item, hyper.Experiment) for item in result)):
+    return _several_experiments(name, source, result, where)
   if (not isinstance(result, (tuple, list)) or len(result) != 2
       or not isinstance(result[0], str)):
-    raise UserError(f'Sweep file {path}: get_sweep() must return (experiment config path, list of '
-                    f'override dicts), got {result!r:.100}.')
+    raise UserError(f'{where}: get_sweep() must return (experiment config path, list of '
+                    f'override dicts) or a list of hyper.Experiment, got {result!r:.100}.')
   config, points = result
-  names = hyper.run_names(points, where=f'Sweep file {path}')
+  names = hyper.run_names(points, where=where)
   return Sweep(name=name, source=source, config=config,
                runs=tuple(Run(name, dict(point)) for name, point in zip(names, points)))
+
+
+def _several_experiments(name: str, source: str, experiments: Sequence[hyper.Experiment],
+                         where: str) -> Sweep:
+  """A sweep of several experiments: each point a run named after its experiment."""
+  for experiment in experiments:
+    if (not isinstance(experiment.config, str) or not isinstance(experiment.points, (list, tuple))
+        or not all(isinstance(score, str) and isinstance(value, (int, float))
+                   for score, value in experiment.published.items())):
+      raise UserError(f'{where}: a hyper.Experiment holds an experiment path, a list of override '
+                      f'dicts and published scores by name, got {experiment!r:.100}.')
+  points = [point for experiment in experiments for point in experiment.points]
+  owners = [experiment for experiment in experiments for _ in experiment.points]
+  names = hyper.run_names(points, where, [hyper.experiment_name(experiment.config)
+                                          for experiment in owners])
+  return Sweep(name=name, source=source, config='', runs=tuple(
+      Run(run_name, dict(point), experiment.config, dict(experiment.published))
+      for run_name, point, experiment in zip(names, points, owners)))
 
 
 def _set_field(config: Any, field: str, value: Any) -> None:
@@ -133,14 +162,16 @@ def check_runs(sweep: Sweep) -> dict[str, Any]:
   VM is paid for). Imports the experiment file, hence gan_jax and jax: seconds, once.
   """
   from gan_jax import configs  # pylint: disable=import-outside-toplevel; jax, only here
-  path, _, arg = sweep.config.partition(':')
-  try:
-    base = call_file(path, 'get_config', arg or None, 'Config file')
-  except UserError as e:
-    raise UserError(f'Sweep {sweep.source}: {e}') from e
+  bases = {}
+  for experiment in dict.fromkeys(sweep.experiment(run) for run in sweep.runs):
+    path, _, arg = experiment.partition(':')
+    try:
+      bases[experiment] = call_file(path, 'get_config', arg or None, 'Config file')
+    except UserError as e:
+      raise UserError(f'Sweep {sweep.source}: {e}') from e
   run_configs = {}
   for run in sweep.runs:
-    config = copy.deepcopy(base)
+    config = copy.deepcopy(bases[sweep.experiment(run)])
     config.lock()
     try:
       for field, value in run.overrides.items():
@@ -219,5 +250,6 @@ def new_record(sweep: Sweep, run: Run, workdir: str, command: Sequence[str],
   The settings are rewritten because a fixed field, left out of the run's name, may change.
   """
   history = {key: previous[key] for key in ('attempts', 'launched') if previous and key in previous}
-  return {'sweep': sweep.source, 'config': sweep.config, 'overrides': run.overrides,
-          'workdir': workdir, 'command': list(command), 'attempts': [], **history}
+  published = {'published': run.published} if run.published else {}
+  return {'sweep': sweep.source, 'config': sweep.experiment(run), 'overrides': run.overrides,
+          **published, 'workdir': workdir, 'command': list(command), 'attempts': [], **history}

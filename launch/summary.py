@@ -9,7 +9,9 @@ gan_jax.evaluate: FID, KID, precision and recall for images; modes covered and t
 high-quality share for toy data. Writes the table as CSV (default SWEEP/summary.csv) and a
 PNG (default SWEEP/summary.png) of each score against each swept hyperparameter (but seed, and
 those another one determines, such as loss_study's n_critic=5 that comes with WGAN-GP), every
-run a dot, so the seeds of one setting show as its spread.
+run a dot, so the seeds of one setting show as its spread. A sweep of several experiments
+(launch/sweeps/papers.py) gets an `experiment` column, and a `paper_<score>` column beside
+each score its experiments' papers published (kept in each run's launch.json).
 """
 import csv
 import os
@@ -21,14 +23,16 @@ import ml_collections
 
 from gan_jax import cli
 from gan_jax.errors import UserError
-from launch import local, spec
+from launch import hyper, local, spec
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('csv', None, 'Where the table goes as CSV; default SWEEP/summary.csv.')
 flags.DEFINE_string('png', None, 'Where the plot goes; default SWEEP/summary.png.')
 
 # The scores shown, in this order, from whichever the runs' eval.jsonl hold.
-SCORES = ('fid', 'kid', 'precision', 'recall', 'modes_covered', 'high_quality_share')
+SCORES = ('fid', 'inception_score', 'kid', 'precision', 'recall', 'modes_covered',
+          'high_quality_share')
+PAPER = 'paper_'  # the column of a score as the run's paper published it: paper_fid
 # Scores plotted: FID for images, both toy scores for toy data.
 PLOTTED = ('fid', 'modes_covered', 'high_quality_share')
 
@@ -50,8 +54,11 @@ def _status(record: dict[str, Any], step: int | None,
 def read_run(run_dir: str) -> dict[str, Any]:
   """One row of the table: the run, its overrides, status, step, wall time and latest scores."""
   record = spec.read_record(run_dir)
-  row = {'run': os.path.basename(run_dir), 'overrides': record['overrides'],
-         'status': 'not started', 'step': None, 'wall': '', 'eval_step': None}
+  # The experiment is a field like the overrides: shown where it varies (a sweep of several).
+  experiment = {'experiment': hyper.experiment_name(record['config'])} if 'config' in record else {}
+  row = {'run': os.path.basename(run_dir), 'overrides': {**experiment, **record['overrides']},
+         'status': 'not started', 'step': None, 'wall': '', 'eval_step': None,
+         **{PAPER + score: value for score, value in record.get('published', {}).items()}}
   if not record['attempts'] and not record.get('launched'):
     return row  # e.g. a --dry_run's task: its workdir holds nothing yet
   # A local run's workdir is its folder, wherever the sweep folder has moved since.
@@ -104,13 +111,25 @@ def _sort_key(value: Any) -> tuple[int, Any]:
   return (1, str(value))
 
 
+def _score_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+  """The scores any run has, each followed by its paper's where any run's paper published it
+  (measured or not yet)."""
+  published = [key[len(PAPER):] for row in rows for key in row if key.startswith(PAPER)]
+  names = list(SCORES) + sorted(set(published) - set(SCORES))
+  columns = []
+  for score in names:
+    if any(score in row for row in rows) or score in published:
+      columns += [score] + ([PAPER + score] if score in published else [])
+  return columns
+
+
 def table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
-  """(header, cells): the swept fields, status, step, wall time, and each score any run has;
-  rows in the order of the swept values (numbers by value)."""
+  """(header, cells): the swept fields, status, step, wall time, and each score any run has,
+  with its paper's beside it; rows in the order of the swept values (numbers by value)."""
   fields = swept_fields(rows)
   rows = sorted(rows, key=lambda row: [_sort_key(row['overrides'].get(field, ''))
                                        for field in fields])
-  scores = [score for score in SCORES if any(score in row for row in rows)]
+  scores = _score_columns(rows)
   header = ['run', *fields, 'status', 'step', 'wall', 'eval_step', *scores]
   cells = [[row['run'], *(row['overrides'].get(field, '') for field in fields), row['status'],
             row['step'], row['wall'], row['eval_step'], *(row.get(score) for score in scores)]

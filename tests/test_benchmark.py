@@ -51,3 +51,18 @@ def test_input_benchmark_times_the_batches_training_reads(tiny_fashion):
   assert results['data_shape'] == [32, 32, 1] and results['workers'] == 0
   assert results['images_per_second'] == pytest.approx(
       config.batch_size * config.n_critic * 1000 / results['ms_per_step'])
+
+
+def test_flops_only_counts_the_step_without_running_it(tiny_fashion, monkeypatch):
+  config = load_experiment(os.path.join(ROOT, 'experiments', 'ns_gan.py'), 'smoke')
+  config.data.manual_dir, config.data.data_dir = tiny_fashion
+  timed = benchmark.run_benchmark(config, steps=1, warmup=0, synthetic=True)
+  monkeypatch.setattr(benchmark.input_pipeline, 'create_dataset', None)  # reads no data
+  counted = benchmark.run_benchmark(config, steps=1, warmup=0, synthetic=False,
+                                    config_path='ns_gan.py', flops_only=True)
+  assert counted['flops_per_step'] == timed['flops_per_step'] > 0
+  assert 'ms_per_step' not in counted and counted['data_shape'] == [28, 28, 1]
+  # Twice the batch, twice the FLOPs, to the rounding of XLA's count of the small parts.
+  config.batch_size *= 2
+  doubled = benchmark.run_benchmark(config, steps=1, warmup=0, synthetic=False, flops_only=True)
+  assert doubled['flops_per_step'] == pytest.approx(2 * counted['flops_per_step'], rel=0.05)
