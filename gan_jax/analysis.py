@@ -19,7 +19,7 @@ import numpy as np
 from gan_jax import (checkpoints, data, input_pipeline, models, paths, run_control,
                      sample as sample_lib, writers)
 from gan_jax.errors import UserError
-from gan_jax.state import generator_variables
+from gan_jax.state import apply_per_example, generator_variables
 
 @dataclasses.dataclass(frozen=True)
 class Analysis:
@@ -54,13 +54,18 @@ class Analysis:
                                             (num, config.model.latent_dim),
                                             config.model.latent_prior))
 
-  def generate(self, z: np.ndarray, label: int | None = None) -> np.ndarray:
+  def generate(self, z: np.ndarray, label: int | None = None, noise_seed: int = 0,
+               fixed_noise: bool = False) -> np.ndarray:
     """G(z) for latents [N, latent_dim]: images in [0, 1], or points as they are.
 
-    A conditional model makes class `label`, or classes spread evenly when None.
+    A conditional model makes class `label`, or classes spread evenly when None. A
+    StyleGAN2's noise as `sample.generate_samples`: `sample(num, seed)` is
+    `generate(latents(num, seed), noise_seed=seed)`; `fixed_noise` gives every image the
+    first one's noise (interpolations).
     """
     labels = sample_lib.sample_labels(self.config, len(z), label)
-    return sample_lib.generate_samples(self.loaded.generator, self.loaded.state, z, labels)
+    return sample_lib.generate_samples(self.loaded.generator, self.loaded.state, z, labels,
+                                       noise_seed=noise_seed, fixed_noise=fixed_noise)
 
   def sample(self, num: int, seed: int = 0, label: int | None = None) -> np.ndarray:
     """`num` samples from the latents of `seed`: the same as `gan_jax.sample --seed`."""
@@ -78,11 +83,14 @@ class Analysis:
     return np.asarray(_map(self.loaded.generator, generator_variables(self.loaded.state),
                            jnp.asarray(z), truncation_psi))
 
-  def synthesize(self, ws: np.ndarray) -> np.ndarray:
-    """A StyleGAN2's images in [0, 1] of ws [N, num_ws, w_dim], with the noise of sampling."""
+  def synthesize(self, ws: np.ndarray, noise_seed: int = 0,
+                 fixed_noise: bool = False) -> np.ndarray:
+    """A StyleGAN2's images in [0, 1] of ws [N, num_ws, w_dim], with the noise `generate`
+    gives the same rows."""
     self._check_style_based()
+    indices = np.zeros(len(ws), np.int32) if fixed_noise else np.arange(len(ws))
     images = _synthesize(self.loaded.generator, generator_variables(self.loaded.state),
-                         jnp.asarray(ws))
+                         jnp.asarray(ws), sample_lib.noise_key(noise_seed), indices)
     return np.clip((np.asarray(images) + 1.0) / 2.0, 0.0, 1.0)
 
 
@@ -92,8 +100,10 @@ def _map(generator: nn.Module, variables: Any, z: jax.Array, truncation_psi: flo
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _synthesize(generator: nn.Module, variables: Any, ws: jax.Array) -> jax.Array:
-  return generator.apply(variables, ws, method='synthesize', rngs={'noise': jax.random.PRNGKey(0)})
+def _synthesize(generator: nn.Module, variables: Any, ws: jax.Array, noise_key: jax.Array,
+                noise_indices: jax.Array) -> jax.Array:
+  return apply_per_example(generator, variables, (ws,), noise_key, noise_indices,
+                           method='synthesize')
 
 
 def load(workdir: str, step: int | None = None) -> Analysis:
@@ -154,7 +164,7 @@ def interpolation_strip(analysis: Analysis, z0: np.ndarray, z1: np.ndarray, num:
   if not analysis.is_image:
     raise ValueError(f'{analysis.config.dataset} has 2-D points, not images: plot '
                      'analysis.generate(interpolate(...)) as a path instead.')
-  return tile_rows(np.stack([analysis.generate(interpolate(z0, z1, num, method))
+  return tile_rows(np.stack([analysis.generate(interpolate(z0, z1, num, method), fixed_noise=True)
                              for method in methods]))
 
 
@@ -186,7 +196,7 @@ def w_interpolation_strip(analysis: Analysis, z0: np.ndarray, z1: np.ndarray,
   """One row of `num` images from G(z0) to G(z1) along the straight line in W (StyleGAN's
   perceptual path length measures this path's smoothness): uint8 [H', W', C]."""
   ends = analysis.ws(np.stack([z0, z1]))
-  return tile_rows(analysis.synthesize(interpolate(ends[0], ends[1], num))[None])
+  return tile_rows(analysis.synthesize(interpolate(ends[0], ends[1], num), fixed_noise=True)[None])
 
 
 def training_images(config: ml_collections.ConfigDict, split: str = 'train') -> np.ndarray:

@@ -31,7 +31,9 @@ def diff_augment(key: jax.Array, x: jax.Array, policy: tuple[str, ...]) -> jax.A
   """Applies the transforms of `policy` (from `parse_policy`) in turn to images x [B, H, W, C].
 
   `policy` is a tuple, so it can be a static argument of jax.jit. Augment every batch D sees,
-  real and fake, in D's and G's steps alike, each with a fresh key.
+  real and fake, in D's and G's steps alike, each with a fresh key. Penalties on D's input
+  gradient (R1, WGAN-GP, DRAGAN) differentiate D(diff_augment(key, x)) at the un-augmented x,
+  with the real batch's key: DiffAugment-stylegan2-pytorch's training/loss.py takes R1 so.
   """
   for name, name_key in zip(policy, jax.random.split(key, len(policy))):
     x = _TRANSFORMS[name](name_key, x)

@@ -29,7 +29,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from gan_jax import configs, input_pipeline, models, paths
 from gan_jax.errors import UserError
-from gan_jax.state import GANState, create_optimizers, create_state
+from gan_jax.state import GANState, create_optimizers, create_state, keeps_ema
 
 CONFIG_FILE = 'config.json'
 BEST_DIR = 'best_checkpoint'  # config.keep_best_checkpoint's one checkpoint
@@ -108,7 +108,7 @@ def _shape_settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """What of `config` decides the state's shapes: SHAPE_FIELDS, whether it keeps an EMA, and
   whether Adam's state counts updates for a learning-rate schedule."""
   return {**{field: _field(config, field) for field in SHAPE_FIELDS},
-          'g_ema_decay > 0': config.g_ema_decay > 0,
+          'g_ema_decay or g_ema_kimg > 0': keeps_ema(config),
           "lr_schedule != 'constant'": config.lr_schedule != 'constant'}
 
 

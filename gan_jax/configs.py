@@ -90,8 +90,11 @@ def default() -> ml_collections.ConfigDict:
       style_mixing=0.9,
   ))
   # progan (growth.py): real images shown to D while a stage fades its new blocks in, and
-  # then while it trains stably (the first stage only trains stably).
-  config.growth = ml_collections.ConfigDict(dict(fade_images=600_000, stable_images=600_000))
+  # then while it trains stably (the first stage only trains stably); batch_sizes, one global
+  # batch per stage from 4x4 up (the reference's minibatch_dict; () trains every stage with
+  # batch_size).
+  config.growth = ml_collections.ConfigDict(dict(fade_images=600_000, stable_images=600_000,
+                                                 batch_sizes=()))
   config.loss = 'non_saturating'  # one of losses.LOSSES
   config.gradient_penalty = 0.0  # lambda of the WGAN-GP penalty; 0 turns it off
   # Penalties on D's gradient at real data (0 turns each off): R1's gamma (Mescheder et al.,
@@ -123,6 +126,11 @@ def default() -> ml_collections.ConfigDict:
   # g_ema_start on; samples, evaluation and notebooks use it (Karras et al., 2018; BigGAN).
   config.g_ema_decay = 0.0
   config.g_ema_start = 0
+  # Or the EMA's half-life in thousands of images (> 0, instead of g_ema_decay), StyleGAN2's
+  # ema_kimg: decay 0.5 ** (batch_size / (g_ema_kimg * 1000)) per step; g_ema_rampup > 0
+  # caps the half-life at that many times the images shown so far (its ema_rampup, 0.05).
+  config.g_ema_kimg = 0.0
+  config.g_ema_rampup = 0.0
   # A wall-clock budget (0: none): the run stops, saved, after this many minutes of
   # training in all (resumes included) or at num_steps, whichever comes first.
   config.train_minutes = 0.0
@@ -281,7 +289,8 @@ _BOUNDS = (
       'data.num_examples', 'growth.fade_images', 'growth.stable_images',
       'model.mlp_layers', 'data.num_threads', 'data.prefetch', 'data.workers',
       'data.cache_in_memory_mb',
-      'data.image_size', 'eval_every', 'g_ema_start', 'train_minutes',
+      'data.image_size', 'eval_every', 'g_ema_start', 'g_ema_kimg', 'g_ema_rampup',
+      'train_minutes',
       'checkpoint_every_minutes', 'max_rollbacks'), lambda v: v >= 0, '>= 0'),
     (('g_ema_decay',), lambda v: 0 <= v < 1, 'in [0, 1)'),
     (('data.channels',), lambda v: v in (0, 1, 3), '0 (as the data set), 1 or 3'),
@@ -327,6 +336,20 @@ def _leaves(group: Any, reference: ml_collections.ConfigDict,
   return leaves
 
 
+def _check_batch(config: ml_collections.ConfigDict, name: str, size: int,
+                 num_devices: int) -> None:
+  """A global batch (config.`name`) must split over the devices into minibatch-stddev groups."""
+  if size % num_devices:
+    raise UserError(f'config.{name}={size} does not divide over {num_devices} devices; use a '
+                    f'multiple of {num_devices}.')
+  per_device = size // num_devices
+  group = min(config.model.mbstd_group_size, per_device)
+  if config.model.name in ('progan', 'stylegan2') and per_device % group:
+    raise UserError(f'config.model.mbstd_group_size={config.model.mbstd_group_size} must divide '
+                    f'the batch on each device ({per_device}, config.{name}): D groups real and '
+                    'fake examples apart only then. Pick a divisor of it.')
+
+
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   """Checks `config` before anything compiles; raises UserError saying what to fix.
 
@@ -349,6 +372,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   if config.eval_num_samples < metrics.MIN_SAMPLES:
     raise UserError(f'config.eval_num_samples must be at least {metrics.MIN_SAMPLES}, got '
                     f'{config.eval_num_samples}.')
+  if config.g_ema_kimg and config.g_ema_decay:
+    raise UserError(f'config.g_ema_kimg={config.g_ema_kimg} and config.g_ema_decay='
+                    f'{config.g_ema_decay} both set the EMA\'s decay: set the other to 0.')
+  if config.g_ema_rampup and not config.g_ema_kimg:
+    raise UserError('config.g_ema_rampup ramps up a half-life in images: set config.g_ema_kimg '
+                    '(e.g. 10) and config.g_ema_decay=0, or g_ema_rampup=0.')
   if config.keep_best_checkpoint and not config.eval_every:
     raise UserError('config.keep_best_checkpoint ranks checkpoints by their evaluation: set '
                     'config.eval_every too (e.g. --config.eval_every=1000).')
@@ -361,15 +390,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   if config.diffaugment and data.is_toy(config.dataset):
     raise UserError(f'config.diffaugment augments images, but dataset {config.dataset!r} '
                     "holds points; set it to ''.")
-  if config.batch_size % num_devices:
-    raise UserError(f'config.batch_size={config.batch_size} does not divide over {num_devices} '
-                    f'devices; use a multiple of {num_devices}.')
-  per_device = config.batch_size // num_devices
-  group = min(config.model.mbstd_group_size, per_device)
-  if config.model.name in ('progan', 'stylegan2') and per_device % group:
-    raise UserError(f'config.model.mbstd_group_size={config.model.mbstd_group_size} must divide '
-                    f'the batch on each device ({per_device}): D groups real and fake examples '
-                    'apart only then. Pick a divisor of it.')
+  _check_batch(config, 'batch_size', config.batch_size, num_devices)
   for field in ('image_size', 'channels', 'random_flip', 'path', 'folder_labels'):
     if config.data[field] and data.is_toy(config.dataset):
       raise UserError(f'config.data.{field} is about images, but dataset {config.dataset!r} '
@@ -379,3 +400,6 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
       raise UserError(f'config.data.{field} is for --config.dataset={data.IMAGE_FOLDER}, not '
                       f'{config.dataset!r}.')
   models.check_data_shape(config, input_pipeline.data_shape(config))
+  growth.check_batch_sizes(config, input_pipeline.data_shape(config)[0])
+  for stage, size in enumerate(config.growth.batch_sizes):
+    _check_batch(config, f'growth.batch_sizes[{stage}]', size, num_devices)

@@ -18,7 +18,7 @@ import grain
 import ml_collections
 import numpy as np
 
-from gan_jax import data
+from gan_jax import data, growth
 from gan_jax.data.transform import fit_image
 from gan_jax.errors import UserError
 
@@ -106,11 +106,11 @@ class _HostRows:
   A class rather than a closure so that grain can send it to its worker processes.
   """
 
-  def __init__(self, config: ml_collections.ConfigDict, rows: slice, source=None,
+  def __init__(self, config: ml_collections.ConfigDict, rows: slice, batch_size: int, source=None,
                in_memory: tuple[np.ndarray, np.ndarray] | None = None):
     self._rows, self._source, self._in_memory = rows, source, in_memory
     self._shape, self._crop = data_shape(config), config.data.crop
-    self._seed, self._batch_size = config.seed, config.batch_size
+    self._seed, self._batch_size = config.seed, batch_size
     self._flip = config.data.random_flip
 
   def __call__(self, index: int, global_indices: np.ndarray) -> dict[str, np.ndarray]:
@@ -140,8 +140,33 @@ def _check_class_sizes(config: ml_collections.ConfigDict, source) -> None:
                   'it into another class, or lower config.batch_size.')
 
 
-def _image_batches(config: ml_collections.ConfigDict, rows: slice) -> tuple[grain.MapDataset, bool]:
-  """Global batches of this host's image rows, and whether they are read from memory."""
+class _StageBatches:
+  """The n_critic global batches of update `step` + 1 of a growing model with a batch per
+  stage (config.growth.batch_sizes), this host's rows of them: the next images of the
+  shuffled stream `order` after those shown before (growth.images_before), so a resumed run
+  continues it. With one batch for every stage, they are the batches `_image_batches` cuts.
+
+  A class rather than a closure so that grain can send it to its worker processes.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, order: grain.MapDataset,
+               reads: list[_HostRows]):
+    self._config, self._order, self._reads = config, order, reads
+    self._side = data_shape(config)[0]
+
+  def __call__(self, step: int) -> dict[str, np.ndarray]:
+    stage = growth.stage_at(self._config, step, self._side)
+    size, n_critic = growth.batch_size(self._config, stage), self._config.n_critic
+    first = growth.images_before(self._config, step, self._side)
+    batches = [self._reads[stage](step * n_critic + i, np.array(
+        [self._order[first + i * size + j] for j in range(size)])) for i in range(n_critic)]
+    return {name: np.stack([batch[name] for batch in batches]) for name in batches[0]}
+
+
+def _image_batches(config: ml_collections.ConfigDict, process_index: int,
+                   process_count: int) -> tuple[grain.MapDataset, bool]:
+  """This host's image rows of each update's n_critic global batches, and whether they are
+  read from memory."""
   source, _ = data.load(config, 'train')
   count = _training_count(config, 'train', len(source))
   if count < config.batch_size:
@@ -150,16 +175,28 @@ def _image_batches(config: ml_collections.ConfigDict, rows: slice) -> tuple[grai
   _check_class_sizes(config, source)
   fitted_bytes = count * int(np.prod(data_shape(config)))
   in_memory = fitted_bytes <= config.data.cache_in_memory_mb * 2**20
-  read = _HostRows(config, rows, source=None if in_memory else source,
-                   in_memory=load_examples(config) if in_memory else None)
+  examples = load_examples(config) if in_memory else None
+
+  def reader(batch_size):  # of this host's rows of global batches of `batch_size`
+    rows = _host_rows(batch_size, process_index, process_count)
+    return _HostRows(config, rows, batch_size, source=None if in_memory else source,
+                     in_memory=examples)
+
+  order = grain.MapDataset.range(count).shuffle(seed=config.seed).repeat()  # reshuffled every epoch
+  if config.growth.batch_sizes:
+    reads = [reader(size) for size in config.growth.batch_sizes]
+    return grain.MapDataset.range(sys.maxsize).map(_StageBatches(config, order, reads)), in_memory
   # Every batch() drops remainders although the stream is endless: grain computes a
   # batched length in floating point otherwise, which overflows for sys.maxsize.
-  batches = (grain.MapDataset.range(count)
-             .shuffle(seed=config.seed)
-             .repeat()  # reshuffled every epoch
-             .batch(config.batch_size, drop_remainder=True)
-             .map_with_index(read))
-  return batches, in_memory
+  batches = (order.batch(config.batch_size, drop_remainder=True)
+             .map_with_index(reader(config.batch_size)))
+  return batches.batch(config.n_critic, drop_remainder=True), in_memory
+
+
+def _host_rows(batch_size: int, process_index: int, process_count: int) -> slice:
+  """This host's rows of a global batch."""
+  host_batch_size = batch_size // process_count
+  return slice(process_index * host_batch_size, (process_index + 1) * host_batch_size)
 
 
 def _let_grain_start_workers_without_parsed_flags() -> None:
@@ -180,7 +217,8 @@ def create_dataset(config: ml_collections.ConfigDict, process_index: int = 0,
   """Returns this host's endless stream of training data for one generator step each.
 
   Args:
-    config: reads dataset, data.*, batch_size (global), n_critic and seed.
+    config: reads dataset, data.*, batch_size (global), n_critic, seed and, for a growing
+      model with a batch per stage, growth.*.
     process_index: this host's index, `jax.process_index()`.
     process_count: the number of hosts, `jax.process_count()`.
     start_step: the generator steps already trained: the stream starts with the next one's
@@ -188,23 +226,23 @@ def create_dataset(config: ml_collections.ConfigDict, process_index: int = 0,
   Returns:
     A dataset of batches {'data': float32 [n_critic, batch_size // process_count, *shape],
     'label': int32 [n_critic, batch_size // process_count]}: this host's rows of the global
-    batches.
+    batches (of the update's stage's batch size, growth.batch_size).
   """
   if config.batch_size % process_count:
     raise UserError(f'config.batch_size={config.batch_size} does not divide over '
                     f'{process_count} hosts; use a multiple of {process_count}.')
-  host_batch_size = config.batch_size // process_count
-  rows = slice(process_index * host_batch_size, (process_index + 1) * host_batch_size)
   in_memory = True
   if data.is_toy(config.dataset):
+    rows = _host_rows(config.batch_size, process_index, process_count)
     centers, std = toy_modes(config.dataset)
     draw = functools.partial(_toy_batch, centers=centers, std=std, seed=config.seed,
                              batch_size=config.batch_size)
-    batches = (grain.MapDataset.range(sys.maxsize)
-               .map(lambda index: {name: values[rows] for name, values in draw(index).items()}))
+    updates = (grain.MapDataset.range(sys.maxsize)
+               .map(lambda index: {name: values[rows] for name, values in draw(index).items()})
+               .batch(config.n_critic, drop_remainder=True))
   else:
-    batches, in_memory = _image_batches(config, rows)
-  ds = batches.batch(config.n_critic, drop_remainder=True)[start_step:].to_iter_dataset(
+    updates, in_memory = _image_batches(config, process_index, process_count)
+  ds = updates[start_step:].to_iter_dataset(
       grain.ReadOptions(num_threads=config.data.num_threads,
                         prefetch_buffer_size=config.data.prefetch))
   if config.data.workers and not in_memory:

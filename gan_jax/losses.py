@@ -90,7 +90,8 @@ def gradient_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array,
 
   Args:
     critic: maps a batch [B, ...] to logits [B]; each logit depends on its own example
-      only (no batch norm), so the gradient of their sum gives per-example gradients.
+      only (no batch norm), so the gradient of their sum gives per-example gradients. With
+      DiffAugment it is D after the augmentation, and `real`, `fake` the images before it.
     real: a batch of real data [B, ...].
     fake: a batch of generated data, same shape.
     alpha: interpolation weights [B] in [0, 1].
@@ -151,7 +152,8 @@ def r1_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array) -> jax
 
   Args:
     critic: maps a batch [B, ...] to logits [B], each from its own example (as in
-      `gradient_penalty`); the penalty is on the logit, not on sigmoid(logit).
+      `gradient_penalty`); the penalty is on the logit, not on sigmoid(logit). With
+      DiffAugment it is D after the augmentation, and `real` the images before it.
     real: a batch of real data [B, ...].
   Returns:
     The penalty, a scalar: multiply by gamma / 2 in D's loss.
@@ -168,22 +170,29 @@ def _squared_gradient_norms(critic: Callable[[jax.Array], jax.Array], x: jax.Arr
 
 
 def orthogonal_penalty(params: Any) -> jax.Array:
-  """BigGAN's orthogonal regularisation: sum over kernels of ||W W^T ⊙ (1 - I)||_F^2.
+  """BigGAN's orthogonal regularisation, as its code applies it: sum over kernels of
+  ||W W^T ⊙ (1 - I)||_F^2 / 2.
 
   Pushes the filters of every kernel (every parameter with ndim >= 2) towards orthogonality
   without constraining their norms. A Flax kernel [..., fan_in, out] is read as W [out,
-  fan_in], one row per output unit, as BigGAN's code reads PyTorch's [out, in, ...] kernels;
-  W W^T is the Gram matrix of the filters, and only its off-diagonal is penalised.
-  1-D parameters (biases, norm scales) are skipped; pass a subtree to skip more (e.g.
-  embeddings, which BigGAN leaves out). Multiply by beta (1e-4 in BigGAN) in the loss.
+  fan_in], one row per output unit, as BigGAN's code reads PyTorch's [out, in, ...] kernels
+  (a conv kernel's [out, kh * kw * in] is PyTorch's [out, in * kh * kw] with its columns
+  permuted: the same W W^T, and the same gradient, permuted alike); W W^T is the Gram matrix
+  of the filters, and only its off-diagonal M = W W^T ⊙ (1 - I) is penalised. 1-D
+  parameters (biases, norm scales) are skipped, as in that code; pass a subtree to skip more
+  (BigGAN skips G's shared class embedding). Multiply by beta (1e-4 in BigGAN) in the loss.
+
+  Half of the paper's eq. 3, so that its gradient is 2 M W, the gradient BigGAN-PyTorch's
+  `utils.ortho` adds to each weight (eq. 3 as written would give 4 M W): a config's beta
+  has the strength it has in BigGAN-PyTorch.
 
   Brock et al., 2019, "Large Scale GAN Training for High Fidelity Natural Image
-  Synthesis", eq. 3.
+  Synthesis", eq. 3; github.com/ajbrock/BigGAN-PyTorch, utils.py, `ortho`.
   """
   penalty = jnp.zeros(())
   for kernel in jax.tree_util.tree_leaves(params):
     if kernel.ndim >= 2:
       w = kernel.reshape(-1, kernel.shape[-1]).T
       gram = w @ w.T
-      penalty += jnp.sum((gram * (1.0 - jnp.eye(gram.shape[0], dtype=gram.dtype))) ** 2)
+      penalty += 0.5 * jnp.sum((gram * (1.0 - jnp.eye(gram.shape[0], dtype=gram.dtype))) ** 2)
   return penalty

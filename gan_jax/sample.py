@@ -5,6 +5,7 @@ python -m gan_jax.sample --workdir runs/cond --label 3   # a conditional model's
 
 Images come out NHWC float32 in [0, 1]; 2-D toy data as [N, 2] points in data
 coordinates. The latents come from `--seed`, so the same seed gives the same samples.
+A StyleGAN2's noise inputs are drawn per sample from the seed and the sample's index.
 A conditional model's samples spread evenly over its classes, in blocks (the first
 N / K of class 0, then class 1, ...), unless `--label` asks for one class.
 `--truncation T` draws Gaussian latents inside [-T, T] only (BigGAN's truncation trick:
@@ -46,18 +47,30 @@ def grid_columns(num_classes: int, count: int) -> int | None:
   return count // num_classes if num_classes and count % num_classes == 0 else None
 
 
+def noise_key(seed: int) -> jax.Array:
+  """The key whose fold with a sample's index draws its noise inputs (StyleGAN2's), for
+  samples drawn with `seed`; their latents come from PRNGKey(seed) itself."""
+  return jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+
+
 def generate_samples(generator: nn.Module, state: GANState, latents: jax.Array,
                      labels: np.ndarray | None = None, batch_size: int = 500,
-                     ema: bool = True, **options: Any) -> np.ndarray:
+                     ema: bool = True, noise_seed: int = 0, fixed_noise: bool = False,
+                     **options: Any) -> np.ndarray:
   """G(latents, labels), `batch_size` at a time: images float32 in [0, 1], points as they are.
 
   `labels`: classes for a conditional generator, None for others. `ema`: the generator's EMA
-  when the state keeps one (`state.generate`); False, the raw weights. `options`: the
-  generator's sampling keywords (StyleGAN2's truncation_psi).
+  when the state keeps one (`state.generate`); False, the raw weights. Sample i's noise
+  inputs (StyleGAN2's) are drawn from `noise_key(noise_seed)` and i, whatever the batch
+  size; with `fixed_noise` every sample takes sample 0's (an interpolation's frames).
+  `options`: the generator's sampling keywords (StyleGAN2's truncation_psi).
   """
+  key = noise_key(noise_seed)
+  indices = np.zeros(len(latents), np.int32) if fixed_noise else np.arange(len(latents))
   samples = np.concatenate([
       np.asarray(_generate(generator, state, latents[i:i + batch_size],
-                           None if labels is None else labels[i:i + batch_size], ema, **options))
+                           None if labels is None else labels[i:i + batch_size], ema,
+                           noise_key=key, noise_indices=indices[i:i + batch_size], **options))
       for i in range(0, len(latents), batch_size)]).astype(np.float32)
   if samples.ndim == 4:  # tanh images in [-1, 1]
     samples = np.clip((samples + 1.0) / 2.0, 0.0, 1.0)
@@ -110,7 +123,7 @@ def sample(loaded: checkpoints.Loaded, num_samples: int, seed: int, batch_size: 
                                   config.model.latent_prior, truncation)
   labels = sample_labels(config, num_samples, label)
   return generate_samples(loaded.generator, loaded.state, latents, labels, batch_size, ema,
-                          **options)
+                          noise_seed=seed, **options)
 
 
 def describe_sampling(config: ml_collections.ConfigDict, label: int | str | None = None,

@@ -107,7 +107,8 @@ def _validated_and_resolved(config: ml_collections.ConfigDict,
   if not first:
     multihost_utils.sync_global_devices('gan_jax: data set prepared')
   configs.validate(config, num_devices)
-  if config.eval_every and evaluate.feature_space(config.dataset, 'auto') == 'inception':
+  if (config.eval_every and not data.is_toy(config.dataset)
+      and evaluate.feature_space(config.dataset, 'auto') == 'inception'):
     evaluate.inception_net(evaluate.Options())  # its weights, or why not, before any training
   if first and not data.is_toy(config.dataset):
     data.load(config)  # prepared once, before its facts are read: tfds's come from the data

@@ -8,8 +8,8 @@ with `lax.pmean`. The same code runs on one CPU, eight GPUs or a TPU pod.
 What a config adds to the plain step is named here and nowhere else: class labels for
 conditional models, DiffAugment before D, the penalties on D (WGAN-GP, R1, DRAGAN, ProGAN's
 drift), BigGAN's orthogonal regularisation of G, StyleGAN2's path-length regularisation of G,
-the lazy regularisers' schedule, and a growing model's stage and fade-in (growth.py: the
-stage is static, one compiled step each).
+the lazy regularisers' schedule, and a growing model's stage (growth.py: static, one compiled
+step each), with its fade-in, batch size, Adam resets and penalties at the data's side.
 """
 from typing import Any
 
@@ -22,7 +22,7 @@ import optax
 from jax.sharding import Mesh, PartitionSpec as P
 
 from gan_jax import augment, growth, losses, models
-from gan_jax.state import GANState, update_ema
+from gan_jax.state import GANState, ema_decay, reset_adam, update_ema
 
 AXIS = 'data'
 # Random streams of a step besides its latents and WGAN-GP weights, folded into the step's key
@@ -106,11 +106,13 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
   G's 'noise' and 'mixing' random streams (StyleGAN2's) differ by device.
   """
   loss = losses.get(config.loss)
-  per_device = config.batch_size // mesh.size
-  latent_shape = (config.batch_size, config.model.latent_dim)
+  batch_size = growth.batch_size(config, stage)
+  per_device = batch_size // mesh.size
+  latent_shape = (batch_size, config.model.latent_dim)
   sigmoid_loss = config.loss in losses.SIGMOID_LOSSES
   num_classes = models.num_classes(config)
   policy = augment.parse_policy(config.diffaugment)
+  data_side = None if stage is None else discriminator.data_shape[0]  # a growing D's own
   # R1 every discriminator update, or on the last update of a lazy step, standing for the
   # r1_every * n_critic updates since the last one.
   r1_every_update = config.r1_every == 1
@@ -123,7 +125,7 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
   def fake_labels(key):
     if not num_classes:
       return None
-    return _device_slice(jax.random.randint(key, (config.batch_size,), 0, num_classes),
+    return _device_slice(jax.random.randint(key, (batch_size,), 0, num_classes),
                          per_device)
 
   def maybe_augment(key, x):
@@ -165,7 +167,7 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
     alpha_key, dragan_key = keys
     terms = {}
     if config.gradient_penalty or config.dragan_penalty:
-      alpha = _device_slice(jax.random.uniform(alpha_key, (config.batch_size,)), per_device)
+      alpha = _device_slice(jax.random.uniform(alpha_key, (batch_size,)), per_device)
     if config.gradient_penalty:
       terms['gradient_penalty'] = (config.gradient_penalty,
                                    losses.gradient_penalty(critic, real, fake, alpha))
@@ -181,9 +183,9 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
     d_params, d_opt_state, d_batch_stats = carry
     augment_key, alpha_key, dragan_key = keys
     real_key, fake_key = jax.random.split(augment_key)
+    fake = lax.stop_gradient(fake)
     # D sees real and fake through the same augmentation policy (DiffAugment).
-    real = maybe_augment(real_key, real)
-    fake = maybe_augment(fake_key, lax.stop_gradient(fake))
+    seen_real, seen_fake = maybe_augment(real_key, real), maybe_augment(fake_key, fake)
 
     def loss_fn(d_params):
       apply = lambda batch_stats, x, y: discriminator.apply(
@@ -191,12 +193,13 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
           mutable=['batch_stats'], **d_inputs)
       if config.model.d_batch_norm:
         # Batch norm normalises real and fake batches apart, as in DCGAN.
-        real_logits, updates = apply(d_batch_stats, real, real_labels)
-        fake_logits, updates = apply(updates['batch_stats'], fake, labels)
+        real_logits, updates = apply(d_batch_stats, seen_real, real_labels)
+        fake_logits, updates = apply(updates['batch_stats'], seen_fake, labels)
       else:
         # One pass over real and fake together: one update of the spectral-norm vectors.
         both_labels = None if labels is None else jnp.concatenate([real_labels, labels])
-        logits, updates = apply(d_batch_stats, jnp.concatenate([real, fake]), both_labels)
+        logits, updates = apply(d_batch_stats, jnp.concatenate([seen_real, seen_fake]),
+                                both_labels)
         real_logits, fake_logits = jnp.split(logits, 2)
       new_batch_stats = updates.get('batch_stats', {})
       d_loss = loss.discriminator(real_logits, fake_logits)
@@ -204,11 +207,16 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
       if config.drift_penalty:
         metrics['drift_penalty'] = losses.drift_penalty(real_logits)
         d_loss = d_loss + config.drift_penalty * metrics['drift_penalty']
-      # Penalties score real examples (and interpolates) with the real batch's labels.
+      # Penalties score real examples (and interpolates) with the real batch's labels. They
+      # differentiate D at the images before augmentation, with the real batch's draw inside
+      # D, as DiffAugment-stylegan2-pytorch's R1: they constrain D as a function of the data.
       critic = lambda x: discriminator.apply(
-          {'params': d_params, 'batch_stats': new_batch_stats}, x, real_labels, train=False,
-          **d_inputs)
-      for name, (weight, value) in penalties(critic, real, fake, (alpha_key, dragan_key),
+          {'params': d_params, 'batch_stats': new_batch_stats}, maybe_augment(real_key, x),
+          real_labels, train=False, **d_inputs)
+      penalized = (critic, real, fake)
+      if stage is not None:  # on images at the data's side, as the reference's D sees them
+        penalized = growth.at_data_side(critic, real, fake, stage, data_side)
+      for name, (weight, value) in penalties(*penalized, (alpha_key, dragan_key),
                                              with_r1).items():
         metrics[name] = value
         d_loss = d_loss + weight * value
@@ -223,8 +231,9 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
     return (d_params, d_opt_state, lax.pmean(d_batch_stats, AXIS)), metrics
 
   def path_length_term(g_params, g_batch_stats, key):
-    """StyleGAN2's path-length penalty on a smaller batch, its gradient and the new running
-    mean of the path lengths (kept in G's 'batch_stats')."""
+    """StyleGAN2's path-length penalty on a smaller batch, its gradient and G's new
+    'batch_stats': the running mean of the path lengths, and w_avg moved by this pass's
+    mapping (the reference's Gpl pass updates it too)."""
     z_key, rng_key, y_key = jax.random.split(key, 3)
     z = latents(z_key)[:max(1, per_device // PATH_LENGTH_BATCH_SHRINK)]
     rngs = generator_rngs(rng_key)
@@ -232,17 +241,18 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
 
     def penalty_fn(g_params):
       variables = {'params': g_params, 'batch_stats': g_batch_stats}
-      ws, _ = generator.apply(variables, z, train=True, method='map', rngs=rngs,
-                              mutable=['batch_stats'])
+      ws, updates = generator.apply(variables, z, train=True, method='map', rngs=rngs,
+                                    mutable=['batch_stats'])
       synthesize = lambda ws: generator.apply(variables, ws, method='synthesize', rngs=rngs)
       lengths = losses.path_lengths(synthesize, ws, y_key)
       batch_mean = lax.pmean(lax.stop_gradient(jnp.mean(lengths)), AXIS)
       new_mean = mean + PATH_LENGTH_DECAY * (batch_mean - mean)
-      return jnp.mean(jnp.square(lengths - new_mean)), new_mean
+      return (jnp.mean(jnp.square(lengths - new_mean)),
+              {**updates['batch_stats'], 'path_length_mean': new_mean})
 
-    (penalty, new_mean), grads = jax.value_and_grad(penalty_fn, has_aux=True)(
+    (penalty, new_batch_stats), grads = jax.value_and_grad(penalty_fn, has_aux=True)(
         _per_device(g_params))
-    return lax.pmean(penalty, AXIS), lax.pmean(grads, AXIS), new_mean
+    return lax.pmean(penalty, AXIS), lax.pmean(grads, AXIS), new_batch_stats
 
   def generator_update(state, d_params, d_batch_stats, fake, labels, augment_key,
                        generator_vjp, d_inputs, path_length_key):
@@ -262,16 +272,17 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
       grads = jax.tree.map(lambda g, o: g + config.orthogonal_reg * o, grads,
                            lax.pmean(penalty_grads, AXIS))
       metrics['orthogonal_penalty'] = lax.pmean(penalty, AXIS)
-    path_length_mean = None
+    g_batch_stats = state.g_batch_stats
     if 'path_length' in regularize:
-      penalty, penalty_grads, path_length_mean = path_length_term(
-          state.g_params, state.g_batch_stats, path_length_key)
+      penalty, penalty_grads, g_batch_stats = path_length_term(
+          state.g_params, g_batch_stats, path_length_key)
       weight = config.pl_weight * config.pl_every
       grads = jax.tree.map(lambda g, p: g + weight * p, grads, penalty_grads)
-      metrics.update(path_length_penalty=penalty, path_length_mean=path_length_mean)
+      metrics.update(path_length_penalty=penalty,
+                     path_length_mean=g_batch_stats['path_length_mean'])
     updates, g_opt_state = g_tx.update(grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
-    return (g_params, g_opt_state, path_length_mean,
+    return (g_params, g_opt_state, g_batch_stats,
             {**metrics, 'g_grad_norm': optax.tree.norm(grads)})
 
   def step(state: GANState, batch: dict[str, jax.Array]):
@@ -287,6 +298,10 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
     real_labels = batch['label'] if num_classes else [None] * n_critic
     labels = [fake_labels(key) for key in label_keys]
     g_inputs, d_inputs, alpha = growth_inputs(state.step)
+    if stage is not None:
+      fresh = growth.adam_reset_due(config, state.step, stage)
+      state = state.replace(g_opt_state=reset_adam(state.g_opt_state, fresh),
+                            d_opt_state=reset_adam(state.d_opt_state, fresh))
     # The last critic update and the generator update share one generator pass, as in
     # DCGAN's reference: its VJP is kept for the generator's gradient.
     fake, generator_vjp, g_batch_stats = jax.vjp(
@@ -309,17 +324,17 @@ def make_train_step(config: ml_collections.ConfigDict, mesh: Mesh, generator: nn
           (augment_keys[i], alpha_keys[i], dragan_keys[i]), with_r1, d_inputs)
       d_metrics.append(metrics)
     d_params, d_opt_state, d_batch_stats = carry
-    g_params, g_opt_state, path_length_mean, g_metrics = generator_update(
-        state, d_params, d_batch_stats, fake, labels[-1], augment_keys[-1], generator_vjp,
-        d_inputs, path_length_key)
+    # G's statistics as the shared pass left them: a path-length pass goes on from there.
+    g_params, g_opt_state, g_batch_stats, g_metrics = generator_update(
+        state.replace(g_batch_stats=g_batch_stats), d_params, d_batch_stats, fake, labels[-1],
+        augment_keys[-1], generator_vjp, d_inputs, path_length_key)
     g_batch_stats = lax.pmean(g_batch_stats, AXIS)
-    if path_length_mean is not None:
-      g_batch_stats = {**g_batch_stats, 'path_length_mean': path_length_mean}
     growth_metrics = {} if stage is None else {'stage': jnp.int32(stage), 'alpha': alpha}
     new_state = update_ema(state.replace(
         step=state.step + 1, g_params=g_params, d_params=d_params, g_opt_state=g_opt_state,
         d_opt_state=d_opt_state, g_batch_stats=g_batch_stats, d_batch_stats=d_batch_stats,
-        growth=growth_metrics), config.g_ema_decay, config.g_ema_start)
+        growth=growth_metrics), ema_decay(config, state.step + 1, batch_size),
+        config.g_ema_start, copy_batch_stats=config.model.name in models.EMA_COPIES_BATCH_STATS)
     return new_state, {**_mean_over_updates(d_metrics), **g_metrics, **growth_metrics}
 
   sharded = jax.shard_map(step, mesh=mesh, in_specs=(P(), P(None, AXIS)), out_specs=(P(), P()))

@@ -7,8 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from gan_jax import checkpoints, evaluate, input_pipeline, models, sample, train
-from gan_jax.state import GANState, generate, update_ema
+import pytest
+
+from gan_jax import checkpoints, configs, evaluate, input_pipeline, models, sample, train
+from gan_jax.errors import UserError
+from gan_jax.state import GANState, ema_decay, generate, update_ema
 from test_train import _one_step, _toy_config, assert_trees_equal
 
 
@@ -29,6 +32,41 @@ def test_ema_copies_until_its_start_then_averages():
   np.testing.assert_allclose(averaged.g_ema_params['w'], 1.2, rtol=1e-6)
   np.testing.assert_allclose(averaged.g_ema_batch_stats['m'], 1.2, rtol=1e-6)
   assert float(averaged.g_params['w']) == 3.0  # the weights themselves are untouched
+
+
+def test_ema_can_copy_the_batch_statistics():
+  # StyleGAN2's reference copies G's buffers (w_avg) into its EMA and averages the weights.
+  copied = update_ema(_state(step=11, params=3.0, ema=1.0), decay=0.9, start_step=10,
+                      copy_batch_stats=True)
+  np.testing.assert_allclose(copied.g_ema_params['w'], 1.2, rtol=1e-6)
+  assert float(copied.g_ema_batch_stats['m']) == 3.0
+
+
+def test_ema_decay_from_a_half_life_in_images():
+  config = configs.default()
+  config.g_ema_decay = 0.999
+  assert ema_decay(config, 5, 64) == 0.999  # per step, as before g_ema_kimg
+  config.g_ema_decay, config.g_ema_kimg = 0.0, 500.0
+  # 500,000 images at 64 a step: 7,812.5 steps halve the weight of the past,
+  # 2 ** (-1 / 7812.5) = exp(-0.693147 / 7812.5) = 0.99991128 per step.
+  assert ema_decay(config, 5, 64) == pytest.approx(0.99991128, abs=1e-8)
+  config.g_ema_rampup = 0.05
+  assert float(ema_decay(config, 1, 64)) == 0.0  # nothing shown yet: a copy
+  # After 100 steps (6,400 images) the half-life is 5% of them, 320 images: 0.5 ** 0.2.
+  assert float(ema_decay(config, 101, 64)) == pytest.approx(0.87055056, rel=1e-6)
+  # From 10,000,000 images on (156,250 steps) the 500 kimg hold again.
+  assert float(ema_decay(config, 200_000, 64)) == pytest.approx(0.99991128, abs=1e-7)
+
+
+@pytest.mark.parametrize('fields,message', [
+    ({'g_ema_decay': 0.999, 'g_ema_kimg': 10.0}, 'both set'),
+    ({'g_ema_rampup': 0.05}, 'ramps up a half-life'),
+])
+def test_ema_fields_are_one_decay_or_the_other(fields, message):
+  config = configs.default()
+  config.update(fields)
+  with pytest.raises(UserError, match=message):
+    configs.validate(config, 1)
 
 
 def test_train_step_averages_and_sampling_uses_the_average():

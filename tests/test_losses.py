@@ -160,13 +160,40 @@ def test_orthogonal_penalty_is_zero_for_orthogonal_kernels_and_vectors():
 
 def test_orthogonal_penalty_by_hand():
   # Dense kernel [fan_in, out] = [[1, 1], [0, 1]]: filters W = kernel^T = [[1, 0], [1, 1]],
-  # W W^T = [[1, 1], [1, 2]]; off-diagonal 1 and 1: penalty 1^2 + 1^2 = 2.
+  # W W^T = [[1, 1], [1, 2]]; off-diagonal 1 and 1: penalty (1^2 + 1^2) / 2 = 1.
   dense = jnp.array([[1.0, 1.0], [0.0, 1.0]])
-  np.testing.assert_allclose(losses.orthogonal_penalty(dense), 2.0)
+  np.testing.assert_allclose(losses.orthogonal_penalty(dense), 1.0)
   # Conv kernel [kh 2, kw 2, in 1, out 2]: filter 0 is all ones, filter 1 is [[1, 2], [0, 0]].
-  # W = [[1, 1, 1, 1], [1, 2, 0, 0]], W W^T = [[4, 3], [3, 5]]: penalty 3^2 + 3^2 = 18.
+  # W = [[1, 1, 1, 1], [1, 2, 0, 0]], W W^T = [[4, 3], [3, 5]]: penalty (3^2 + 3^2) / 2 = 9.
   conv = jnp.stack([jnp.ones((2, 2)), jnp.array([[1.0, 2.0], [0.0, 0.0]])], axis=-1)[:, :, None]
-  np.testing.assert_allclose(losses.orthogonal_penalty(conv), 18.0)
+  np.testing.assert_allclose(losses.orthogonal_penalty(conv), 9.0)
   # Over a tree: the kernels' penalties add, the biases are skipped.
   params = {'Dense_0': {'kernel': dense, 'bias': jnp.ones(2)}, 'Conv_0': {'kernel': conv}}
-  np.testing.assert_allclose(losses.orthogonal_penalty(params), 20.0)
+  np.testing.assert_allclose(losses.orthogonal_penalty(params), 10.0)
+
+
+def test_orthogonal_penalty_gradient_is_biggan_pytorchs_2MW():
+  # BigGAN-PyTorch's utils.ortho adds 2 M W to each weight's gradient, M = W W^T ⊙ (1 - I).
+  # Filters W [2, 3] = [[1, 0, 1], [1, 1, 0]]: W W^T = [[2, 1], [1, 2]], M = [[0, 1], [1, 0]],
+  # M W = [[1, 1, 0], [1, 0, 1]] (the penalty of eq. 3 itself would give 4 M W).
+  w = jnp.array([[1.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+  kernel = w.T  # a Dense kernel [fan_in 3, out 2]
+  np.testing.assert_allclose(jax.grad(losses.orthogonal_penalty)(kernel),
+                             2.0 * np.array([[1.0, 1.0, 0.0], [1.0, 0.0, 1.0]]).T)
+  bias_grad = jax.grad(losses.orthogonal_penalty)({'kernel': kernel, 'bias': jnp.ones(2)})['bias']
+  np.testing.assert_array_equal(bias_grad, 0.0)  # 1-D parameters are skipped, as in utils.ortho
+
+
+def _biggan_pytorch_ortho_gradient(weight: np.ndarray) -> np.ndarray:
+  """utils.ortho's gradient of one weight in PyTorch's layout [out, in, kh, kw], in numpy."""
+  w = weight.reshape(weight.shape[0], -1)
+  return (2.0 * ((w @ w.T) * (1.0 - np.eye(len(w)))) @ w).reshape(weight.shape)
+
+
+def test_orthogonal_penalty_gradient_on_conv_kernels_is_biggan_pytorchs():
+  # Flax's [kh, kw, in, out] kernel is PyTorch's [out, in, kh, kw] transposed; utils.ortho
+  # flattens it to [out, in * kh * kw], gan_jax to [out, kh * kw * in]: the same filters.
+  kernel = np.random.default_rng(0).normal(size=(3, 3, 4, 5))
+  expected = _biggan_pytorch_ortho_gradient(kernel.transpose(3, 2, 0, 1)).transpose(2, 3, 1, 0)
+  grad = jax.grad(losses.orthogonal_penalty)(jnp.asarray(kernel, jnp.float32))
+  np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-4)

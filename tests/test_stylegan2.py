@@ -9,11 +9,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.sharding import Mesh
 
-from gan_jax import analysis, checkpoints, configs, losses, models, sample
+from conftest import compiled_for_speed_of_compiling
+from gan_jax import analysis, checkpoints, configs, losses, models, sample, train_step
 from gan_jax.errors import UserError
 from gan_jax.layers import style
 from gan_jax.models import stylegan2
+from gan_jax.state import GANState, create_optimizers, init_state
 
 
 def test_demodulated_weights_have_unit_norm_per_output_channel():
@@ -177,3 +180,55 @@ def test_truncation_psi_is_refused_for_other_generators():
   loaded = checkpoints.Loaded(configs.default(), None, None, None, (28, 28, 1))
   with pytest.raises(UserError, match='dcgan generator: use --truncation'):
     sample.sample(loaded, 2, seed=0, truncation_psi=0.5)
+
+
+def _state_of(variables, **fields):
+  return GANState(step=jnp.zeros((), jnp.int32), key=None, g_params=variables['params'],
+                  d_params={}, g_opt_state={}, d_opt_state={},
+                  g_batch_stats=variables['batch_stats'], d_batch_stats={}, **fields)
+
+
+def test_sampling_draws_each_samples_noise_from_the_seed_and_its_index():
+  generator, _, z, variables = _generator()
+  params = jax.tree_util.tree_map_with_path(  # noise strengths of 1: the noise shows
+      lambda path, p: jnp.ones_like(p) if 'noise' in jax.tree_util.keystr(path) else p,
+      variables['params'])
+  state = _state_of({**variables, 'params': params})
+  same = np.repeat(np.asarray(z[:1]), 6, axis=0)  # one latent six times
+  draw = lambda **kwargs: sample.generate_samples(generator, state, same, **kwargs)
+  chunked = draw(batch_size=2)
+  # Each sample its own noise: no two alike, though chunks of 2 once shared one key.
+  assert min(np.abs(chunked[i] - chunked[j]).max() for i in range(6) for j in range(i)) > 1e-3
+  np.testing.assert_allclose(draw(batch_size=6), chunked, atol=1e-5)  # whatever the chunks
+  np.testing.assert_array_equal(draw(batch_size=2), chunked)  # a seed reproduces its images
+  assert not np.allclose(draw(batch_size=2, noise_seed=1), chunked)
+  fixed = draw(batch_size=2, fixed_noise=True)  # an interpolation's frames: one noise
+  np.testing.assert_array_equal(fixed, np.broadcast_to(fixed[:1], fixed.shape))
+  np.testing.assert_allclose(fixed[0], chunked[0], atol=1e-5)
+
+
+def _step_from_init(regularize):
+  """One train step of a tiny StyleGAN2 (8x8, no style mixing) from its initial state."""
+  config = configs.default()
+  config.model.update(name='stylegan2', width=8, latent_dim=8, mapping_layers=2,
+                      style_mixing=0.0)
+  config.update(batch_size=4, pl_weight=2.0, g_ema_decay=0.5)
+  mesh = Mesh(jax.devices()[:1], ('data',))
+  generator, discriminator = models.build(config, (8, 8, 1))
+  g_tx, d_tx = create_optimizers(config)
+  state = init_state(config, mesh, generator, discriminator, g_tx, d_tx, (8, 8, 1))
+  batch = {'data': jnp.zeros((1, 4, 8, 8, 1)), 'label': jnp.zeros((1, 4), jnp.int32)}
+  with compiled_for_speed_of_compiling():
+    step = train_step.make_train_step(config, mesh, generator, discriminator, g_tx, d_tx,
+                                      regularize=regularize)
+    return jax.device_get(step(state, batch)[0])
+
+
+def test_w_avg_moves_in_every_mapping_pass_and_the_ema_copies_it():
+  plain, regularized = _step_from_init(()), _step_from_init(('path_length',))
+  for state in (plain, regularized):  # copied, as the reference copies G's buffers
+    np.testing.assert_array_equal(state.g_ema_batch_stats['w_avg'],
+                                  state.g_batch_stats['w_avg'])
+    assert np.abs(state.g_batch_stats['w_avg']).max() > 0
+  # The path-length pass maps latents of its own, and moves w_avg once more.
+  assert np.abs(plain.g_batch_stats['w_avg'] - regularized.g_batch_stats['w_avg']).max() > 1e-6

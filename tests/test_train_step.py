@@ -1,6 +1,7 @@
 """What configs add to the train step: lazy R1, DRAGAN, DiffAugment, orthogonal regularisation."""
 import os
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,11 +31,12 @@ def _image_config(**overrides):
   return config
 
 
-def _step(config, regularize=(), batch=None):
-  """One train step from a fresh state: (old state, new state, metrics)."""
+def _step(config, regularize=(), batch=None, networks=None):
+  """One train step from a fresh state: (old state, new state, metrics). `networks`: a (G, D)
+  pair for `batch`'s examples instead of config's."""
   mesh = Mesh(jax.devices()[:1], ('data',))
-  data_shape = input_pipeline.data_shape(config)
-  generator, discriminator = models.build(config, data_shape)
+  data_shape = input_pipeline.data_shape(config) if batch is None else batch['data'].shape[2:]
+  generator, discriminator = networks or models.build(config, data_shape)
   g_tx, d_tx = create_optimizers(config)
   state = init_state(config, mesh, generator, discriminator, g_tx, d_tx, data_shape)
   old = jax.device_get(state)
@@ -133,3 +135,52 @@ def test_diffaugment_changes_what_d_sees():
                                 batch=batch)
   assert metrics['d_real_logit'] != plain_metrics['d_real_logit']
   assert _changed(plain.d_params, augmented.d_params)
+
+
+class _TinyGenerator(nn.Module):
+  """2x2 grey images from z."""
+
+  @nn.compact
+  def __call__(self, z, labels=None, train=True):
+    return jnp.tanh(nn.Dense(4)(z)).reshape(-1, 2, 2, 1)
+
+
+class _PowerCritic(nn.Module):
+  """D(y) = sum(y ** power) / power per image: its gradient, y ** (power - 1), is known by hand."""
+  power: int
+
+  @nn.compact
+  def __call__(self, x, labels=None, train=True):
+    scale = self.param('scale', nn.initializers.ones, ())  # 1: something for D's optimizer
+    return scale * jnp.sum(x ** self.power, axis=(1, 2, 3)) / self.power
+
+
+def _cutout_step(critic, **penalties):
+  """Metrics of one step on a batch of four 2x2 grey images, DiffAugment's cutout before D.
+
+  Cutout on 2x2 images zeroes exactly one pixel of each (a half-size square, 1x1): D sees
+  m * x for a 0/1 mask m with three ones, drawn per image.
+  """
+  config = _image_config(diffaugment='cutout', loss='wasserstein', **penalties)
+  batch = {'data': np.random.default_rng(0).uniform(-1, 1, (1, 4, 2, 2, 1)).astype(np.float32),
+           'label': np.zeros((1, 4), np.int32)}
+  return _step(config, batch=batch, networks=(_TinyGenerator(), critic))[2]
+
+
+def test_penalties_differentiate_d_at_the_image_before_augmentation():
+  # D(y) = sum(y): D(cutout(x)) = sum(m * x), of gradient m in x, squared norm 3, at real
+  # images and interpolates alike. D's gradient at the augmented image (all ones) would
+  # give 4: R1 4 and WGAN-GP/DRAGAN (2 - 1)^2 = 1.
+  metrics = _cutout_step(_PowerCritic(1), r1_gamma=1.0, gradient_penalty=1.0,
+                         dragan_penalty=1.0)
+  assert metrics['r1_penalty'] == pytest.approx(3.0, rel=1e-6)
+  for name in ('gradient_penalty', 'dragan_penalty'):
+    assert metrics[name] == pytest.approx((np.sqrt(3.0) - 1.0) ** 2, rel=1e-5)
+
+
+def test_r1_uses_the_augmentation_draw_of_ds_loss_on_real_images():
+  # D(y) = sum(y^2) / 2: D(cutout(x)) = sum((m x)^2) / 2, of gradient m x (m^2 = m), so
+  # R1 = mean sum((m x)^2) = 2 mean D(cutout(x)): twice the real logits of D's loss exactly
+  # when both use the same masks (as the reference differentiates the loss's own logits).
+  metrics = _cutout_step(_PowerCritic(2), r1_gamma=1.0)
+  assert metrics['r1_penalty'] == pytest.approx(2 * metrics['d_real_logit'], rel=1e-5)

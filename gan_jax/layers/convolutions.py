@@ -243,13 +243,37 @@ def conv_same(x: jax.Array, kernel: jax.Array, implementation: Implementation = 
   """x [N, H, W, cin] convolved with an odd square kernel [k, k, cin, cout], stride 1,
   'same' padding, without bias: Conv's function, for layers that make their own kernel
   (equalized learning rate, StyleGAN2's modulation)."""
+  return _conv_stride_1(x, kernel, kernel.shape[0] // 2, implementation, precision)
+
+
+def conv_valid(x: jax.Array, kernel: jax.Array, stride: int = 1,
+               implementation: Implementation = 'auto', precision: Any = None) -> jax.Array:
+  """x [N, H, W, cin] convolved with a square kernel [k, k, cin, cout] where it fits (no
+  padding), at every `stride`-th position, without bias: for layers that pad and filter
+  their input themselves (StyleGAN2's resampling convolutions). 'auto' decides as Conv's
+  at stride 1 and as DownConv's at stride 2."""
+  if stride == 1:
+    return _conv_stride_1(x, kernel, 0, implementation, precision)
   n, h, w, cin = x.shape
   size, features = kernel.shape[0], kernel.shape[-1]
-  border = size // 2
+  if _resolve(implementation, features) == 'xla':
+    return jax.lax.conv_general_dilated(x, kernel, (stride, stride), 'VALID',
+                                        dimension_numbers=_DIMENSION_NUMBERS,
+                                        precision=precision)
+  patches = _windows(x, size, stride, (h - size) // stride + 1, (w - size) // stride + 1)
+  return jnp.dot(patches, kernel.reshape(size * size * cin, features), precision=precision)
+
+
+def _conv_stride_1(x: jax.Array, kernel: jax.Array, border: int,
+                   implementation: Implementation, precision: Any) -> jax.Array:
+  """x padded with `border` zeros, convolved with the kernel where it fits, stride 1."""
+  n, h, w, cin = x.shape
+  size, features = kernel.shape[0], kernel.shape[-1]
   implementation = _resolve_stride_1(implementation, size, features, h * w)
   chunk = max(1, -(-KERNEL_GRAD_POSITIONS // (h * w)))
   if implementation == 'matmul':
-    patches = _windows(_pad(x, border), size, 1, h, w) if size > 1 else x
+    out_height, out_width = h + 2 * border - size + 1, w + 2 * border - size + 1
+    patches = _windows(_pad(x, border), size, 1, out_height, out_width) if size > 1 else x
     return jnp.dot(patches, kernel.reshape(size * size * cin, features), precision=precision)
   if implementation == 'chunked' and chunk < n:
     return _xla_conv_chunked(x, kernel, border, precision, chunk)

@@ -8,7 +8,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.layers.convolutions import Implementation, conv_same
+from gan_jax.layers.convolutions import Implementation, conv_same, conv_valid
+from gan_jax.layers.resample import conv_padding, upfirdn2d
 
 LEAKY_RELU_SLOPE = 0.2  # ProGAN's and StyleGAN's activations
 HE_GAIN = math.sqrt(2.0)  # He et al. (2015): keeps activations' scale through leaky ReLUs
@@ -61,12 +62,19 @@ class EqualizedConv(nn.Module):
   """A stride-1 'same' k x k convolution with an equalized learning rate: a kernel drawn
   from N(0, 1) and multiplied at run time by `he_scale(k * k * cin, gain)`.
 
+  With `down` 2 it halves the side as StyleGAN2's reference Conv2dLayer(down=2) does
+  (conv2d_resample): the input padded once for the [1, 3, 3, 1] low-pass filter and the
+  kernel together, filtered, then convolved at stride 2 where the kernel fits, so that the
+  bias and any activation come after the blur. (For a 1x1 kernel the reference filters only
+  the pixels it keeps: the same function.)
+
   Attributes:
     features: output channels.
     kernel_size: k (odd).
     gain: He's gain (sqrt(2) before a leaky ReLU, 1 for an image output).
     use_bias: whether to add a bias per output channel.
     implementation: layers.Conv's; the same function either way.
+    down: 1, or 2 to downsample.
   """
   features: int
   kernel_size: int = 3
@@ -74,6 +82,7 @@ class EqualizedConv(nn.Module):
   use_bias: bool = True
   dtype: Any = None
   implementation: Implementation = 'auto'
+  down: int = 1
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -82,7 +91,11 @@ class EqualizedConv(nn.Module):
                         (size, size, x.shape[-1], self.features))
     scale = he_scale(size * size * x.shape[-1], self.gain)
     x, kernel = nn.dtypes.promote_dtype(x, kernel, dtype=self.dtype)
-    y = conv_same(x, kernel * scale, self.implementation)
+    if self.down == 1:
+      y = conv_same(x, kernel * scale, self.implementation)
+    else:
+      x = upfirdn2d(x, padding=conv_padding(size, down=self.down))
+      y = conv_valid(x, kernel * scale, self.down, self.implementation)
     if self.use_bias:
       y += self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype)
     return y

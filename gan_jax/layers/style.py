@@ -1,6 +1,6 @@
-"""StyleGAN2's layers (Karras et al., 2020): modulated and demodulated convolutions, noise
-inputs with learned strengths, and the [1, 3, 3, 1] resampling of its skip generator and
-residual discriminator.
+"""StyleGAN2's layers (Karras et al., 2020): modulated and demodulated convolutions (the
+first of each generator block upsampling as the reference's does) and noise inputs with
+learned strengths. Its [1, 3, 3, 1] resampling is resample.py's.
 """
 import math
 from typing import Any
@@ -9,22 +9,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.layers.convolutions import Implementation, conv_same
+from gan_jax.layers.convolutions import Implementation, conv_same, conv_valid
 from gan_jax.layers.karras import EqualizedDense
+from gan_jax.layers.resample import conv_padding, upfirdn2d
 
 DEMODULATION_EPSILON = 1e-8
-
-
-def upsample(x: jax.Array) -> jax.Array:
-  """2x upsampling with StyleGAN2's [1, 3, 3, 1] filter: bilinear interpolation."""
-  n, h, w, c = x.shape
-  return jax.image.resize(x, (n, 2 * h, 2 * w, c), 'bilinear')
-
-
-def downsample(x: jax.Array) -> jax.Array:
-  """2x downsampling after StyleGAN2's [1, 3, 3, 1] low-pass filter (antialiased bilinear)."""
-  n, h, w, c = x.shape
-  return jax.image.resize(x, (n, h // 2, w // 2, c), 'bilinear', antialias=True)
 
 
 def modulated_weights(kernel: jax.Array, styles: jax.Array, demodulate: bool = True) -> jax.Array:
@@ -44,7 +33,12 @@ def modulated_weights(kernel: jax.Array, styles: jax.Array, demodulate: bool = T
 
 class ModulatedConv(nn.Module):
   """A stride-1 'same' convolution whose kernel each example's style modulates (and, with
-  `demodulate`, demodulates): `modulated_weights` applied to x.
+  `demodulate`, demodulates): `modulated_weights` applied to x. With `up` 2 it doubles the
+  side first, as the reference's conv2d_resample(up=2): x upsampled by zero insertion,
+  padded once for both the [1, 3, 3, 1] filter (gain 4) and the kernel
+  (`resample.conv_padding`), filtered, then convolved where the kernel fits. (The reference
+  runs it as a transposed convolution with the kernel flipped: the same layer,
+  reparametrised.)
 
   It computes the per-example convolution as StyleGAN2's non-fused path does, with one
   shared kernel: scale x's input channels by the style, convolve, scale each output channel
@@ -54,11 +48,13 @@ class ModulatedConv(nn.Module):
     features: output channels.
     kernel_size: k (odd).
     demodulate: False for the toRGB layers.
+    up: 1, or 2 to upsample.
     implementation: layers.Conv's; the same function either way.
   """
   features: int
   kernel_size: int = 3
   demodulate: bool = True
+  up: int = 1
   dtype: Any = None
   implementation: Implementation = 'auto'
 
@@ -71,7 +67,12 @@ class ModulatedConv(nn.Module):
     if not self.demodulate:  # toRGB: the equalized learning rate's scale, on the style
       styles *= 1 / math.sqrt(size * size * cin)
     x, kernel, styles = nn.dtypes.promote_dtype(x, kernel, styles, dtype=self.dtype)
-    y = conv_same(x * styles[:, None, None, :], kernel, self.implementation)
+    x = x * styles[:, None, None, :]
+    if self.up == 1:
+      y = conv_same(x, kernel, self.implementation)
+    else:
+      x = upfirdn2d(x, up=self.up, padding=conv_padding(size, up=self.up), gain=self.up ** 2)
+      y = conv_valid(x, kernel, implementation=self.implementation)
     if self.demodulate:
       norms = jnp.einsum('bi,io->bo', jnp.square(styles), jnp.sum(jnp.square(kernel), (0, 1)))
       y *= jax.lax.rsqrt(norms + DEMODULATION_EPSILON)[:, None, None, :]

@@ -34,6 +34,9 @@ MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
 # Families that make square images.
 IMAGE_MODELS = ('dcgan', 'resnet', 'biggan', 'progan', 'stylegan2')
 CONDITIONAL_MODELS: tuple[str, ...] = ('resnet', 'biggan')  # families that take class labels
+# Families whose generator EMA copies G's batch statistics instead of averaging them:
+# StyleGAN2's reference copies its buffers (w_avg), BigGAN's averages its batch norm's.
+EMA_COPIES_BATCH_STATS = ('stylegan2',)
 
 
 def sample_latents(key: jax.Array, shape: tuple[int, ...], prior: str,

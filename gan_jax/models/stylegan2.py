@@ -8,11 +8,18 @@ activations are leaky ReLUs times sqrt(2). The synthesis network starts from a l
 4x4 constant; each doubling upsamples, applies two modulated 3x3 convolutions (each with
 its own w, noise and bias) and adds its toRGB output to the upsampled image so far. Layer
 i reads w_i of ws [B, num_ws, w_dim]: one w for all of them, or after style mixing two.
-Resampling is bilinear ([1, 3, 3, 1]) before or after a stride-1 convolution where the
-reference fuses it into a strided one; channels follow `karras.features_at`.
+Resampling is the reference's upfirdn2d with the [1, 3, 3, 1] filter and zeros beyond the
+border (layers/resample.py): G's first convolution of a block upsamples, D's second one
+and its residual branch's 1x1 downsample (blur, then a stride-2 convolution, then the
+bias and activation); channels follow `karras.features_at`.
 
 G keeps the running average of w (for truncation) in 'batch_stats', and the path-length
-regulariser's running mean of path lengths beside it, so both live in the train state.
+regulariser's running mean of path lengths beside it, so both live in the train state. Every
+training pass through the mapping network moves w_avg (the step's generator pass and the
+path-length pass; not the style-mixing second latent's), and the EMA generator copies it
+(models.EMA_COPIES_BATCH_STATS), as in the reference. One difference stays: gan_jax's D and G
+updates share one generator pass where the reference runs one each, so w_avg moves 1.25
+times per step (pl_every 4) where the reference's moves 2.25 times.
 """
 import math
 from typing import Any
@@ -23,9 +30,9 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax import layers
-from gan_jax.layers import karras, style
+from gan_jax.layers import karras, resample, style
 
-W_AVG_BETA = 0.995  # the running average of w: StyleGAN2's decay per step
+W_AVG_BETA = 0.995  # the running average of w: StyleGAN2's decay per mapping pass
 _GAIN = math.sqrt(2.0)
 
 
@@ -57,14 +64,15 @@ class MappingNetwork(nn.Module):
 
 
 class SynthesisLayer(nn.Module):
-  """Modulated conv3x3, noise, bias, activation."""
+  """Modulated conv3x3 (upsampling with `up` 2), noise, bias, activation."""
   features: int
   dtype: Any = None
   conv_implementation: layers.Implementation = 'auto'
+  up: int = 1
 
   @nn.compact
   def __call__(self, x: jax.Array, w: jax.Array) -> jax.Array:
-    x = style.ModulatedConv(self.features, 3, dtype=self.dtype,
+    x = style.ModulatedConv(self.features, 3, up=self.up, dtype=self.dtype,
                             implementation=self.conv_implementation, name='conv')(x, w)
     x = style.NoiseInput(name='noise')(x)
     return _act(x + self.param('bias', nn.initializers.zeros, (self.features,)).astype(x.dtype))
@@ -87,8 +95,8 @@ class SynthesisNetwork(nn.Module):
   @nn.compact
   def __call__(self, ws: jax.Array) -> jax.Array:
     features = lambda side: karras.features_at(self.width, side)
-    layer = lambda side, name: SynthesisLayer(features(side), self.dtype,
-                                              self.conv_implementation, name=name)
+    layer = lambda side, name, up=1: SynthesisLayer(features(side), self.dtype,
+                                                    self.conv_implementation, up, name=name)
     const = self.param('const', nn.initializers.normal(1.0), (4, 4, features(4)))
     x = jnp.broadcast_to(const, (ws.shape[0],) + const.shape)
     x = layer(4, 'conv_4')(x, ws[:, 0])
@@ -96,9 +104,9 @@ class SynthesisNetwork(nn.Module):
     side, i = 4, 1
     while side < self.data_shape[0]:
       side *= 2
-      x = layer(side, f'conv_{side}_0')(style.upsample(x), ws[:, i])
+      x = layer(side, f'conv_{side}_0', up=2)(x, ws[:, i])
       x = layer(side, f'conv_{side}_1')(x, ws[:, i + 1])
-      images = style.upsample(images) + self._to_rgb(x, ws[:, i + 2])
+      images = resample.upsample_2x(images) + self._to_rgb(x, ws[:, i + 2])
       i += 2
     return images
 
@@ -180,10 +188,9 @@ class StyleGAN2Discriminator(nn.Module):
     x = _act(self._conv(features(side), 1, 'from_rgb')(images))
     while side > 4:
       # A residual block: both branches scaled by sqrt(1/2) keep the sum's variance.
-      skip = self._conv(features(side // 2), 1, f'skip_{side}', use_bias=False)(
-          style.downsample(x))
+      skip = self._conv(features(side // 2), 1, f'skip_{side}', use_bias=False, down=2)(x)
       x = _act(self._conv(features(side), 3, f'conv_{side}_0')(x))
-      x = style.downsample(_act(self._conv(features(side // 2), 3, f'conv_{side}_1')(x)))
+      x = _act(self._conv(features(side // 2), 3, f'conv_{side}_1', down=2)(x))
       x = (skip + x) * math.sqrt(0.5)
       side //= 2
     x = karras.minibatch_stddev(x, self.mbstd_group_size)
