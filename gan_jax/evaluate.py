@@ -323,7 +323,7 @@ def _define_flags() -> None:
   flags.DEFINE_string('manual_dir', '', "With --samples: '' or a folder of the IDX files.")
   flags.DEFINE_string('data_dir', '', 'With --samples: where tfds keeps prepared data.')
   flags.DEFINE_bool('ema', True, "With --workdir: score the generator's EMA when the run keeps "
-                    'one (config.g_ema_decay); --noema scores the raw weights.')
+                    'one (config.g_ema_decay or g_ema_kimg); --noema scores the raw weights.')
 
 
 def _run() -> dict[str, Any]:

@@ -166,7 +166,7 @@ def _define_flags() -> None:
   flags.DEFINE_alias('step', 'restore_step')
   flags.DEFINE_integer('batch_size', 500, 'Samples generated per call.')
   flags.DEFINE_bool('ema', True, "The generator's EMA when the run keeps one "
-                    '(config.g_ema_decay); --noema samples the raw weights.')
+                    '(config.g_ema_decay or g_ema_kimg); --noema samples the raw weights.')
   flags.DEFINE_string('label', None, "A conditional model's class to sample, by index or by "
                       "name (an image folder's subfolder); default: all classes, evenly.")
   flags.DEFINE_float('truncation', 0.0, 'Draw Gaussian latents inside [-T, T] only (the '
