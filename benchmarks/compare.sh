@@ -7,8 +7,9 @@
 # For each batch size it runs `python -m gan_jax.benchmark --config experiments/dcgan64.py`
 # with --synthetic (the step alone) and without (the real input pipeline), then
 # benchmarks/pytorch_dcgan.py for each PyTorch variant. Every run's JSON line is appended to
-# benchmarks/results/<date>-<host or device>.jsonl, and benchmarks/table.py prints the
-# markdown table of this run. A run that fails is recorded as failed and the rest go on.
+# benchmarks/results/<date>-<host or device>.jsonl with the CPU's model, its vector flags and
+# the ISA pin in effect, and benchmarks/table.py prints the markdown table of this run. A run
+# that fails is recorded as failed and the rest go on.
 #
 # PyTorch lives in its own virtual environment, never in the project's: $TORCH_VENV is
 # created on first use with `pip install torch` (or $TORCH_WHEEL; on a CPU machine a local
@@ -28,6 +29,10 @@
 #   CONFIG          gan_jax config [experiments/dcgan64.py]
 #   TORCH_THREADS   passed as --threads to the PyTorch script [torch's default]
 #   RUN_TIMEOUT     seconds before one run is stopped and recorded as failed [0: none]
+#   ISA             avx2 pins both frameworks to AVX2, so that a CPU with AVX-512 also gives
+#                   the AVX2 table (XLA_FLAGS=--xla_cpu_max_isa=AVX2, ATEN_CPU_CAPABILITY=avx2,
+#                   ONEDNN_MAX_CPU_ISA=AVX2; bf16 and fastest are left out as on an AVX2 CPU)
+#                   [native: whatever the CPU has]
 #   RESULTS         the .jsonl to append to [benchmarks/results/<date>-<host or device>.jsonl]
 set -uo pipefail  # No -e: a failed run is recorded, not fatal.
 
@@ -40,8 +45,18 @@ WARMUP=${WARMUP:-2}
 JAX_INPUTS=${JAX_INPUTS-synthetic real}  # Set but empty: no gan_jax runs.
 CONFIG=${CONFIG:-experiments/dcgan64.py}
 RUN_TIMEOUT=${RUN_TIMEOUT:-0}
+ISA=${ISA:-native}
 
 source benchmarks/common.sh
+
+# Capping XLA's code generation and PyTorch's kernel dispatch (ATen's own, and oneDNN's for
+# convolutions) stands in for an AVX2 CPU, so one machine measures both ISAs.
+case $ISA in
+  native) ;;
+  avx2) export XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_cpu_max_isa=AVX2" \
+          ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 ;;
+  *) die "unknown ISA '$ISA' (native or avx2)" ;;
+esac
 
 # Which accelerator JAX sees decides the device and the default batch sizes.
 find_jax_device
@@ -49,10 +64,11 @@ if [[ $torch_device == cuda ]]; then default_batches="64 256 1024"; else default
 if (($#)); then batch_sizes="$*"; else batch_sizes=${BATCH_SIZES:-$default_batches}; fi
 if [[ -z ${VARIANTS+set} ]]; then  # Set but empty: no PyTorch runs.
   VARIANTS="eager channels_last bf16 compile fastest"
-  if [[ $torch_device == cpu ]] && ! grep -qE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null; then
+  if [[ $torch_device == cpu ]] && { [[ $ISA == avx2 ]] ||
+      ! grep -qE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null; }; then
     VARIANTS="eager channels_last compile"
-    echo "compare.sh: this CPU has no bf16 instructions; skipping bf16 and fastest" \
-      "(set VARIANTS to run them)" >&2
+    echo "compare.sh: no bf16 instructions (on this CPU, or with ISA=$ISA); skipping bf16" \
+      "and fastest (set VARIANTS to run them)" >&2
   fi
 fi
 
@@ -68,13 +84,16 @@ fi
 tag=$(tr -c 'A-Za-z0-9._\n-' '-' <<<"$tag")
 RESULTS=${RESULTS:-benchmarks/results/$(date +%Y-%m-%d)-$tag.jsonl}
 mkdir -p "$(dirname "$RESULTS")"
-write_meta "$RESULTS" torch_version="$torch_version" steps:="$STEPS" warmup:="$WARMUP"
+write_meta "$RESULTS" torch_version="$torch_version" isa="$ISA" steps:="$STEPS" \
+  warmup:="$WARMUP"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # run_one FRAMEWORK VARIANT BATCH COMMAND...: appends the command's JSON line, tagged, to
-# $RESULTS; or, when it fails or prints none, a {"failed": true, ...} line.
+# $RESULTS; or, when it fails or prints none, a {"failed": true, ...} line. Every line gets
+# the CPU's model, its vector flags and the ISA pin: those, not the host, tell the tables of
+# one machine at two ISAs apart.
 run_one() {
   local framework=$1 variant=$2 batch=$3
   shift 3
@@ -86,9 +105,10 @@ run_one() {
     echo "compare.sh: $framework $variant at batch $batch failed (exit $status):" >&2
     tail -n 5 "$tmp/err" | sed 's/^/    /' >&2
   fi
-  "$PYTHON" - "$RESULTS" "$framework" "$variant" "$batch" "$status" "$line" "$tmp/err" <<'EOF'
-import json, sys
-path, framework, variant, batch, status, line, err = sys.argv[1:]
+  "$PYTHON" - "$RESULTS" "$framework" "$variant" "$batch" "$status" "$line" "$tmp/err" "$ISA" \
+    <<'EOF'
+import json, os, sys
+path, framework, variant, batch, status, line, err, isa = sys.argv[1:]
 try:
   record = json.loads(line)
 except ValueError:
@@ -98,6 +118,19 @@ except ValueError:
   record = {'failed': True, 'global_batch': int(batch), 'error': reason[:300]}
 record.setdefault('framework', framework)
 record.setdefault('variant', variant)
+try:
+  with open('/proc/cpuinfo') as f:
+    cpu = {key.strip(): value.strip() for key, _, value in (l.partition(':') for l in f)}
+except OSError:
+  cpu = {}
+record['cpu_model'] = cpu.get('model name', '')
+# The extensions that decide which kernels XLA, ATen and oneDNN pick.
+record['cpu_flags'] = sorted(set(cpu.get('flags', '').split()) & {
+    'avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16'})
+record['isa'] = isa
+record['isa_env'] = {key: os.environ[key] for key in
+                     ('XLA_FLAGS', 'ATEN_CPU_CAPABILITY', 'ONEDNN_MAX_CPU_ISA')
+                     if key in os.environ}
 with open(path, 'a') as f:
   f.write(json.dumps(record) + '\n')
 EOF

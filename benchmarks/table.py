@@ -61,13 +61,17 @@ def read_runs(path: str) -> list[tuple[dict, list[dict]]]:
 
 
 def describe(meta: dict, records: list[dict], source: str = '') -> list[str]:
-  """Date, device, cores and versions of a run, from its meta line where the script wrote one."""
+  """Date, device, cores, ISA and versions of a run, from its meta line where there is one."""
   kinds = meta.get('device_kind') or ' / '.join(sorted(
       {str(r['device_kind']) for r in records if r.get('device_kind')})) or 'unknown device'
   date = meta.get('date') or os.path.basename(source)[:10] or 'undated'
   parts = [date, kinds]
   if meta.get('cpu_count'):
     parts.append(f'{meta["cpu_count"]} cores')
+  # compare.sh's ISA=avx2 runs an AVX-512 CPU as an AVX2 one: the device alone does not say.
+  isa = meta.get('isa') or ' / '.join(sorted({str(r['isa']) for r in records if r.get('isa')}))
+  if isa:
+    parts.append(f'ISA {isa}')
   for key, name in (('jax_version', 'jax'), ('torch_version', 'torch')):
     if meta.get(key):
       parts.append(f'{name} {meta[key]}')

@@ -1,4 +1,4 @@
-"""benchmarks/: PyTorch's DCGAN-28 snapshots and the quality comparison's table."""
+"""benchmarks/: compare.sh's result lines, PyTorch's DCGAN-28 snapshots and the quality table."""
 import json
 import os
 import subprocess
@@ -30,6 +30,74 @@ def torch_python():
   if python is None:
     pytest.skip('no Python with torch (benchmarks/compare.sh makes one)')
   return python
+
+
+ISA_VARIABLES = ('XLA_FLAGS', 'ATEN_CPU_CAPABILITY', 'ONEDNN_MAX_CPU_ISA')
+
+
+# A stand-in for compare.sh's PyTorch: it passes for torch, and its result line says which ATen
+# and oneDNN ISA caps it saw.
+FAKE_TORCH_PYTHON = """#!/bin/sh
+case "$*" in
+  *__version__*) echo 0.0+fake ;;
+  *'import torch'*) ;;
+  *) printf '{"global_batch": 4, "images_per_second": 2.0, "seen": "%s %s"}\\n' \\
+       "$ATEN_CPU_CAPABILITY" "$ONEDNN_MAX_CPU_ISA" ;;
+esac
+"""
+
+
+def _compare(tmp_path, **env):
+  """Runs compare.sh at batch 4 with the fake PyTorch: its meta line, result lines, table."""
+  python = tmp_path / 'torch_venv' / 'bin' / 'python'
+  python.parent.mkdir(parents=True)
+  python.write_text(FAKE_TORCH_PYTHON)
+  python.chmod(0o755)
+  results = tmp_path / 'results.jsonl'
+  env = {**{k: v for k, v in os.environ.items() if k not in ISA_VARIABLES},
+         'PYTHON': sys.executable, 'TORCH_VENV': str(tmp_path / 'torch_venv'),
+         'RESULTS': str(results), 'STEPS': '1', 'WARMUP': '0', **env}
+  result = subprocess.run(['bash', os.path.join(BENCHMARKS, 'compare.sh'), '4'], env=env,
+                          capture_output=True, text=True, check=False)
+  assert result.returncode == 0, result.stderr
+  meta, *lines = [json.loads(line) for line in results.read_text().splitlines()]
+  return meta, lines, result.stdout
+
+
+def test_compare_pins_both_frameworks_to_avx2_and_records_it_in_every_line(tmp_path):
+  meta, lines, table = _compare(tmp_path, ISA='avx2', JAX_INPUTS='synthetic',
+                                CONFIG='experiments/toy_ring.py:smoke')
+  assert meta['isa'] == 'avx2'
+  # bf16 and fastest are left out as on an AVX2 CPU, whatever this one has.
+  assert [(line['framework'], line['variant']) for line in lines] == [
+      ('gan_jax', 'synthetic'), ('pytorch', 'eager'), ('pytorch', 'channels_last'),
+      ('pytorch', 'compile')]
+  assert lines[0]['images_per_second'] > 0
+  assert all(line['seen'] == 'avx2 AVX2' for line in lines[1:])
+  with open('/proc/cpuinfo') as f:
+    cpu = {key.strip(): value.strip() for key, _, value in (l.partition(':') for l in f)}
+  for line in lines:
+    assert line['cpu_model'] == cpu.get('model name', '')
+    assert set(line['cpu_flags']) <= set(cpu.get('flags', '').split())
+    assert line['isa'] == 'avx2'
+    assert line['isa_env'] == {'XLA_FLAGS': '--xla_cpu_max_isa=AVX2',
+                               'ATEN_CPU_CAPABILITY': 'avx2', 'ONEDNN_MAX_CPU_ISA': 'AVX2'}
+  assert ', ISA avx2, ' in table.splitlines()[0]
+
+
+def test_compare_runs_on_the_cpus_own_isa_by_default(tmp_path):
+  meta, [line], table = _compare(tmp_path, JAX_INPUTS='', VARIANTS='eager')
+  assert meta['isa'] == line['isa'] == 'native'
+  assert line['isa_env'] == {} and line['seen'] == ' '
+  assert ', ISA native, ' in table.splitlines()[0]
+
+
+def test_compare_rejects_an_unknown_isa():
+  result = subprocess.run(['bash', os.path.join(BENCHMARKS, 'compare.sh')],
+                          env={**os.environ, 'ISA': 'avx512'}, capture_output=True, text=True,
+                          check=False)
+  assert result.returncode == 1
+  assert "unknown ISA 'avx512' (native or avx2)" in result.stderr
 
 
 def test_pytorch_dcgan28_writes_snapshots_like_its_final_samples(torch_python, tiny_fashion,
