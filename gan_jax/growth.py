@@ -113,14 +113,20 @@ def stages(config: ml_collections.ConfigDict, final_side: int) -> list[int | Non
   return list(range(num_stages(final_side))) if is_growing(config) else [None]
 
 
+def _images_into_fade(config: ml_collections.ConfigDict, step: Any, stage: int) -> Any:
+  """Real images D saw at `stage` before the update after `step`, counted from where the
+  stage's fade-in starts (its first update may start a little past it)."""
+  first, images = _stage_starts(config, stage + 1)[stage]
+  # The stage's images added as one exact int: in float32, a running count past 2**24 rounds.
+  return (step - first) * _images_per_step(config, stage) + (images - _stage_start(config, stage))
+
+
 def alpha_at(config: ml_collections.ConfigDict, step: jax.Array, stage: int) -> jax.Array:
   """The fade-in's alpha in the update after `step` generator updates, at `stage`: rising
   from 0 to 1 over config.growth.fade_images (1 at stage 0 and once faded in)."""
   if stage == 0 or config.growth.fade_images == 0:
     return jnp.ones((), jnp.float32)
-  first, images = _stage_starts(config, stage + 1)[stage]
-  faded = ((jnp.asarray(step, jnp.float32) - first) * _images_per_step(config, stage)
-           + (images - _stage_start(config, stage)))
+  faded = _images_into_fade(config, jnp.asarray(step, jnp.float32), stage)
   return jnp.clip(faded / config.growth.fade_images, 0.0, 1.0)
 
 
@@ -131,8 +137,7 @@ def _detail_level(config: ml_collections.ConfigDict, step: int, stage: int) -> i
   integer."""
   if stage == 0:
     return 0
-  first, images = _stage_starts(config, stage + 1)[stage]
-  faded = (step - first) * _images_per_step(config, stage) + images - _stage_start(config, stage)
+  faded = _images_into_fade(config, step, stage)
   if faded >= config.growth.fade_images:
     return 2 * stage
   return 2 * stage - (1 if faded else 2)
