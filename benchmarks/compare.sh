@@ -90,52 +90,6 @@ write_meta "$RESULTS" torch_version="$torch_version" isa="$ISA" steps:="$STEPS" 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# run_one FRAMEWORK VARIANT BATCH COMMAND...: appends the command's JSON line, tagged, to
-# $RESULTS; or, when it fails or prints none, a {"failed": true, ...} line. Every line gets
-# the CPU's model, its vector flags and the ISA pin: those, not the host, tell the tables of
-# one machine at two ISAs apart.
-run_one() {
-  local framework=$1 variant=$2 batch=$3
-  shift 3
-  echo "compare.sh: $framework $variant, batch $batch" >&2
-  local line='' status=0
-  timeout "$RUN_TIMEOUT" "$@" >"$tmp/out" 2>"$tmp/err" || status=$?
-  if ((status == 0)); then line=$(grep '^{' "$tmp/out" | tail -n 1); fi
-  if [[ -z $line ]]; then
-    echo "compare.sh: $framework $variant at batch $batch failed (exit $status):" >&2
-    tail -n 5 "$tmp/err" | sed 's/^/    /' >&2
-  fi
-  "$PYTHON" - "$RESULTS" "$framework" "$variant" "$batch" "$status" "$line" "$tmp/err" "$ISA" \
-    <<'EOF'
-import json, os, sys
-path, framework, variant, batch, status, line, err, isa = sys.argv[1:]
-try:
-  record = json.loads(line)
-except ValueError:
-  with open(err, errors='replace') as f:
-    tail = [l.strip() for l in f if l.strip()][-1:]
-  reason = 'timed out' if status in ('124', '137') else (tail[0] if tail else f'exit {status}')
-  record = {'failed': True, 'global_batch': int(batch), 'error': reason[:300]}
-record.setdefault('framework', framework)
-record.setdefault('variant', variant)
-try:
-  with open('/proc/cpuinfo') as f:
-    cpu = {key.strip(): value.strip() for key, _, value in (l.partition(':') for l in f)}
-except OSError:
-  cpu = {}
-record['cpu_model'] = cpu.get('model name', '')
-# The extensions that decide which kernels XLA, ATen and oneDNN pick.
-record['cpu_flags'] = sorted(set(cpu.get('flags', '').split()) & {
-    'avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16'})
-record['isa'] = isa
-record['isa_env'] = {key: os.environ[key] for key in
-                     ('XLA_FLAGS', 'ATEN_CPU_CAPABILITY', 'ONEDNN_MAX_CPU_ISA')
-                     if key in os.environ}
-with open(path, 'a') as f:
-  f.write(json.dumps(record) + '\n')
-EOF
-}
-
 torch_args=()
 if [[ -n ${TORCH_THREADS:-} ]]; then torch_args+=(--threads "$TORCH_THREADS"); fi
 for batch in $batch_sizes; do
