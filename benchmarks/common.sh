@@ -1,10 +1,24 @@
 # What the benchmarks/ scripts share; sourced, not run.
 #
 # Expects PYTHON (the project's Python), TORCH_VENV, TORCH_WHEEL_DIR and optionally
-# TORCH_WHEEL to be set, as both scripts' headers describe; run_one also RESULTS, RUN_TIMEOUT,
-# ISA and a scratch folder $tmp.
+# TORCH_WHEEL to be set, as the scripts' headers describe (families.sh, which runs no PyTorch,
+# only PYTHON); run_one also RESULTS, RUN_TIMEOUT, ISA and a scratch folder $tmp.
 
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+
+# pin_isa: exports what caps the vector ISA at $ISA, so that one machine measures both ISAs:
+# native, nothing (whatever the CPU has); avx2, XLA's code generation
+# (XLA_FLAGS=--xla_cpu_max_isa=AVX2, added to any XLA_FLAGS already set) and PyTorch's kernel
+# dispatch, ATen's own and oneDNN's for convolutions (ATEN_CPU_CAPABILITY=avx2,
+# ONEDNN_MAX_CPU_ISA=AVX2). Dies on any other value. run_one records the pin in every line.
+pin_isa() {
+  case $ISA in
+    native) ;;
+    avx2) export XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_cpu_max_isa=AVX2" \
+            ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 ;;
+    *) die "unknown ISA '$ISA' (native or avx2)" ;;
+  esac
+}
 
 # find_jax_device: sets platform (cpu or gpu), device_kind and torch_device (cpu or cuda) from
 # the accelerator JAX sees, so that PyTorch runs on the same kind of device.
@@ -42,6 +56,21 @@ ensure_torch_venv() {
   fi
   torch_version=$("$torch_python" -c 'import torch; print(torch.__version__)') \
     || die "torch does not import in $TORCH_VENV"
+}
+
+# ensure_mimicry: installs torch-mimicry ($MIMICRY_PACKAGE, default the release
+# benchmarks/mimicry_sngan.py was checked against) into $TORCH_VENV on first use, with
+# --no-deps: its package declares TensorFlow, torchvision, scikit-image and more for its
+# metrics, training loop and data sets, but its networks need torch alone, and
+# mimicry_sngan.py imports only those. Needs torch_python (ensure_torch_venv).
+ensure_mimicry() {
+  if ! "$torch_python" -c 'import importlib.util, sys
+sys.exit(importlib.util.find_spec("torch_mimicry") is None)' >/dev/null 2>&1; then
+    echo "$(basename "$0"): installing ${MIMICRY_PACKAGE:-torch-mimicry==0.1.16} into" \
+      "$TORCH_VENV" >&2
+    "$torch_python" -m pip install --quiet --no-deps "${MIMICRY_PACKAGE:-torch-mimicry==0.1.16}" \
+      || die "pip could not install ${MIMICRY_PACKAGE:-torch-mimicry==0.1.16} into $TORCH_VENV"
+  fi
 }
 
 # write_meta RESULTS KEY=VALUE... KEY:=JSON...: appends the {"meta": true, ...} line that

@@ -38,6 +38,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 
 try:
   import torch
@@ -162,6 +163,57 @@ def synchronize(device: torch.device) -> None:
     torch.cuda.synchronize(device)
 
 
+def variant_autocast(variant: Variant, device: torch.device):
+  """The context a variant's forward passes run in: bf16 autocast on the device, or none."""
+  if variant.bf16:
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+  return contextlib.nullcontext()
+
+
+def time_iterations(iteration: Callable[[], object], steps: int, warmup: int,
+                    device: torch.device, compiles: bool = False) -> tuple[float, float]:
+  """Runs `iteration` once more first if it `compiles`, then `warmup` times, then times
+  `steps` iterations; returns (compile_seconds: that first one's, or 0; seconds per step)."""
+  compile_seconds = 0.0
+  if compiles:
+    start = time.perf_counter()
+    iteration()
+    synchronize(device)
+    compile_seconds = time.perf_counter() - start
+  for _ in range(warmup):
+    iteration()
+  synchronize(device)
+  start = time.perf_counter()
+  for _ in range(steps):
+    iteration()
+  synchronize(device)
+  return compile_seconds, (time.perf_counter() - start) / steps
+
+
+def result_line(device: torch.device, batch_size: int, n_critic: int, compile_seconds: float,
+                seconds_per_step: float, config: str, variant_name: str) -> dict:
+  """The JSON line of a timed PyTorch run, with `python -m gan_jax.benchmark`'s keys."""
+  return {
+      'device_kind': _device_kind(device),
+      'device_count': 1,
+      'process_count': 1,
+      'global_batch': batch_size,
+      'n_critic': n_critic,
+      'compile_seconds': compile_seconds,
+      'ms_per_step': 1000 * seconds_per_step,
+      # Real images the discriminator sees per second: a fresh batch per D update.
+      'images_per_second': batch_size * n_critic / seconds_per_step,
+      'peak_memory_bytes': (torch.cuda.max_memory_allocated(device)
+                            if device.type == 'cuda' else None),
+      'mfu': None,
+      'flops_per_step': None,
+      'synthetic': True,
+      'config': config,
+      'framework': 'pytorch',
+      'variant': variant_name,
+  }
+
+
 def run_benchmark(variant_name: str, batch_size: int, steps: int, warmup: int, nc: int,
                   image_size: int, device: torch.device, item_sync: bool = False) -> dict:
   """Builds the reference's models and optimizers, times `steps` iterations, returns a dict."""
@@ -191,9 +243,7 @@ def run_benchmark(variant_name: str, batch_size: int, steps: int, warmup: int, n
       memory_format=memory_format)
 
   def autocast():
-    if variant.bf16:
-      return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return variant_autocast(variant, device)
 
   def loss(output: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
     # float32 outside autocast: CUDA autocast refuses BCELoss; a no-op for float32 outputs.
@@ -237,41 +287,12 @@ def run_benchmark(variant_name: str, batch_size: int, steps: int, warmup: int, n
       err_d.item()
       err_g.item()
 
-  compile_seconds = 0.0
-  if variant.compile:
-    # The first iteration traces and compiles every graph (each D input, G, backwards).
-    start = time.perf_counter()
-    iteration()
-    synchronize(device)
-    compile_seconds = time.perf_counter() - start
-  for _ in range(warmup):
-    iteration()
-  synchronize(device)
-  start = time.perf_counter()
-  for _ in range(steps):
-    iteration()
-  synchronize(device)
-  seconds_per_step = (time.perf_counter() - start) / steps
-
-  return {
-      'device_kind': _device_kind(device),
-      'device_count': 1,
-      'process_count': 1,
-      'global_batch': batch_size,
-      'n_critic': 1,
-      'compile_seconds': compile_seconds,
-      'ms_per_step': 1000 * seconds_per_step,
-      # Real images the discriminator sees per second.
-      'images_per_second': batch_size / seconds_per_step,
-      'peak_memory_bytes': (torch.cuda.max_memory_allocated(device)
-                            if device.type == 'cuda' else None),
-      'mfu': None,
-      'flops_per_step': None,
-      'synthetic': True,
-      'config': f'pytorch_dcgan:{variant_name}',
-      'framework': 'pytorch',
-      'variant': variant_name,
-  }
+  # The first iteration of a compile variant traces and compiles every graph (each D input,
+  # G, backwards).
+  compile_seconds, seconds_per_step = time_iterations(iteration, steps, warmup, device,
+                                                      variant.compile)
+  return result_line(device, batch_size, 1, compile_seconds, seconds_per_step,
+                     f'pytorch_dcgan:{variant_name}', variant_name)
 
 
 def select_device(name: str | None, threads: int | None) -> torch.device:
@@ -293,7 +314,7 @@ def positive(text: str) -> int:
   return value
 
 
-def _non_negative(text: str) -> int:
+def non_negative(text: str) -> int:
   value = int(text)
   if value < 0:
     raise argparse.ArgumentTypeError(f'must be >= 0, got {value}')
@@ -304,7 +325,7 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])
   parser.add_argument('--batch_size', type=positive, default=64)
   parser.add_argument('--steps', type=positive, default=20, help='Timed iterations.')
-  parser.add_argument('--warmup', type=_non_negative, default=2,
+  parser.add_argument('--warmup', type=non_negative, default=2,
                       help='Untimed iterations (after the compiling one, for compile variants).')
   parser.add_argument('--nc', type=positive, default=1,
                       help='Image channels: 1 like gan_jax\'s Fashion-MNIST, 3 for RGB.')

@@ -196,7 +196,7 @@ def snapshot_path(output: str, minutes: float) -> str:
   return f'{os.path.splitext(output)[0]}_{minutes:g}min.npy'
 
 
-def write_samples(net_g: Generator, latents: torch.Tensor, path: str, sample_batch_size: int,
+def write_samples(net_g: nn.Module, latents: torch.Tensor, path: str, sample_batch_size: int,
                   device: torch.device) -> None:
   """Writes net_g's images of `latents` to `path` as float32 NHWC in [0, 1].
 
@@ -215,30 +215,87 @@ def write_samples(net_g: Generator, latents: torch.Tensor, path: str, sample_bat
     np.save(f, samples)
 
 
-def train(args: argparse.Namespace, device: torch.device) -> dict:
-  """Trains for args.minutes (data loading included), writes the samples, returns a dict.
+class EpochBatches:
+  """Batches of `images` (uint8 [N, ...] on the device) as an epoch loop draws them: shuffled
+  anew each epoch by the seeded numpy generator `rng`, the last partial batch dropped."""
 
-  At each of args.snapshot_minutes it also writes samples (snapshot_path); the clock stops
-  while it does, so a snapshot costs the run no training time.
+  def __init__(self, images: torch.Tensor, batch_size: int, rng: np.random.Generator):
+    self.num_batches = len(images) // batch_size
+    if self.num_batches < 1:
+      sys.exit(f'Error: {len(images)} images are fewer than one batch of {batch_size}.')
+    self.taken = 0
+    self._images, self._batch_size, self._rng = images, batch_size, rng
+
+  def next(self) -> torch.Tensor:
+    """The next batch, uint8 as stored."""
+    i = self.taken % self.num_batches
+    if i == 0:  # a new epoch
+      self._order = torch.from_numpy(self._rng.permutation(len(self._images))).to(
+          self._images.device)
+    self.taken += 1
+    return self._images[self._order[i * self._batch_size:(i + 1) * self._batch_size]]
+
+  @property
+  def epochs(self) -> float:
+    return self.taken / self.num_batches
+
+
+def train_for_minutes(args: argparse.Namespace, device: torch.device, start: float,
+                      net_g: nn.Module, latents: torch.Tensor, train_step) -> dict:
+  """Calls `train_step()` until args.minutes of wall clock have passed since `start` (the
+  clock reading before the data were read: reading them counts), then writes the samples of
+  `latents` to args.output. At each of args.snapshot_minutes it also writes them
+  (snapshot_path); the clock stops while it does, so a snapshot costs the run no training
+  time. Returns {steps, minutes, train_seconds, load_seconds, snapshot_seconds, snapshots,
+  last}: `last` is the last train_step()'s result, train_seconds the training loop's time.
   """
-  start = time.perf_counter()
-  budget = 60.0 * args.minutes
   paused = 0.0  # seconds spent writing snapshots, left out of the budget and the rates
 
   def trained() -> float:
     return time.perf_counter() - start - paused
 
+  net_g.train()
+  steps = 0
+  last = None
+  snapshots = []
+  train_start = trained()
+  while True:
+    # Each mark's snapshot comes at the first step boundary at or after it.
+    for mark in args.snapshot_minutes[len(snapshots):]:
+      if trained() < 60.0 * mark:
+        break
+      synchronize(device)  # steps still queued on a GPU count as training
+      snapshots.append({'minutes': mark, 'steps': steps, 'train_minutes': trained() / 60.0,
+                        'output': snapshot_path(args.output, mark)})
+      pause_start = time.perf_counter()
+      write_samples(net_g, latents, snapshots[-1]['output'], args.sample_batch_size, device)
+      net_g.train()
+      paused += time.perf_counter() - pause_start
+    if trained() >= 60.0 * args.minutes:
+      break
+    last = train_step()
+    steps += 1
+  synchronize(device)
+  end = trained()
+
+  write_samples(net_g, latents, args.output, args.sample_batch_size, device)
+  return {'steps': steps, 'minutes': end / 60.0,  # of training: snapshot writing left out
+          'train_seconds': max(end - train_start, 1e-9), 'load_seconds': train_start,
+          'snapshot_seconds': paused, 'snapshots': snapshots, 'last': last}
+
+
+def train(args: argparse.Namespace, device: torch.device) -> dict:
+  """Trains for args.minutes (data loading included), writes the samples, returns a dict."""
+  start = time.perf_counter()
   torch.manual_seed(args.seed)
   rng = np.random.default_rng(args.seed)
   # One set of latents, from their own seeded stream, for the snapshots and the final samples.
   latents = torch.randn(args.num_samples, NZ, generator=torch.Generator().manual_seed(args.seed))
 
   images = load_images(args.data_dir)
-  num_batches = len(images) // args.batch_size
-  if num_batches < 1:
-    sys.exit(f'Error: {len(images)} images are fewer than one batch of {args.batch_size}.')
   # uint8 on the device; each batch is scaled to [-1, 1] as the tutorial does.
-  images = torch.from_numpy(images.copy()).to(device).unsqueeze(1)
+  batches = EpochBatches(torch.from_numpy(images.copy()).to(device).unsqueeze(1),
+                         args.batch_size, rng)
 
   net_g = Generator().to(device)
   net_g.apply(keras_init)
@@ -251,8 +308,9 @@ def train(args: argparse.Namespace, device: torch.device) -> dict:
   ones = torch.ones(args.batch_size, device=device)
   zeros = torch.zeros(args.batch_size, device=device)
 
-  def train_step(real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+  def train_step() -> tuple[torch.Tensor, torch.Tensor]:
     """The tutorial's train_step: both losses from one pass, then both updates."""
+    real = (batches.next().float() - 127.5) / 127.5
     noise = torch.randn(args.batch_size, NZ, device=device)
     fake = net_g(noise)
     real_output = net_d(real)
@@ -269,49 +327,21 @@ def train(args: argparse.Namespace, device: torch.device) -> dict:
     optimizer_d.step()
     return loss_d.detach(), loss_g.detach()
 
-  net_g.train()
   net_d.train()
-  steps = 0
-  loss_d = loss_g = torch.zeros(())
-  snapshots = []
-  train_start = trained()
-  while True:
-    # Each mark's snapshot comes at the first step boundary at or after it.
-    for mark in args.snapshot_minutes[len(snapshots):]:
-      if trained() < 60.0 * mark:
-        break
-      synchronize(device)  # steps still queued on a GPU count as training
-      snapshots.append({'minutes': mark, 'steps': steps, 'train_minutes': trained() / 60.0,
-                        'output': snapshot_path(args.output, mark)})
-      pause_start = time.perf_counter()
-      write_samples(net_g, latents, snapshots[-1]['output'], args.sample_batch_size, device)
-      net_g.train()
-      paused += time.perf_counter() - pause_start
-    if trained() >= budget:
-      break
-    if steps % num_batches == 0:  # a new epoch, the last partial batch dropped
-      order = torch.from_numpy(rng.permutation(len(images))).to(device)
-    i = steps % num_batches
-    batch = images[order[i * args.batch_size:(i + 1) * args.batch_size]]
-    real = (batch.float() - 127.5) / 127.5
-    loss_d, loss_g = train_step(real)
-    steps += 1
-  synchronize(device)
-  end = trained()
-
-  write_samples(net_g, latents, args.output, args.sample_batch_size, device)
+  run = train_for_minutes(args, device, start, net_g, latents, train_step)
+  loss_d, loss_g = run['last'] or (torch.zeros(()), torch.zeros(()))
   return {
       'framework': 'pytorch',
       'model': 'dcgan28',
-      'minutes': end / 60.0,  # of training: snapshot writing left out
-      'steps': steps,
-      'epochs': steps / num_batches,
+      'minutes': run['minutes'],  # of training: snapshot writing left out
+      'steps': run['steps'],
+      'epochs': batches.epochs,
       'batch_size': args.batch_size,
       # Real images the discriminator sees per second of the training loop.
-      'images_per_second': steps * args.batch_size / max(end - train_start, 1e-9),
-      'load_seconds': train_start,
-      'snapshot_seconds': paused,
-      'snapshots': snapshots,
+      'images_per_second': run['steps'] * args.batch_size / run['train_seconds'],
+      'load_seconds': run['load_seconds'],
+      'snapshot_seconds': run['snapshot_seconds'],
+      'snapshots': run['snapshots'],
       'd_loss': float(loss_d),
       'g_loss': float(loss_g),
       'num_samples': args.num_samples,
@@ -322,28 +352,29 @@ def train(args: argparse.Namespace, device: torch.device) -> dict:
   }
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
   value = float(text)
   if not value > 0:
     raise argparse.ArgumentTypeError(f'must be > 0, got {value}')
   return value
 
 
-def _minute_marks(text: str) -> list[float]:
+def minute_marks(text: str) -> list[float]:
   """'5,10' -> [5.0, 10.0]: sorted, each > 0."""
   try:
-    return sorted({_positive_float(mark) for mark in text.split(',') if mark.strip()})
+    return sorted({positive_float(mark) for mark in text.split(',') if mark.strip()})
   except ValueError as e:
     raise argparse.ArgumentTypeError(f'expected minutes separated by commas, e.g. 5,10; {e}')
 
 
-def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])
-  parser.add_argument('--minutes', type=_positive_float, default=15.0,
+def add_training_arguments(parser: argparse.ArgumentParser, output: str) -> None:
+  """The flags of a training run for a time budget (train_for_minutes), --output defaulting
+  to `output`."""
+  parser.add_argument('--minutes', type=positive_float, default=15.0,
                       help='Wall-clock training budget, reading the data included.')
-  parser.add_argument('--output', default='runs/pytorch_dcgan28/samples.npy',
+  parser.add_argument('--output', default=output,
                       help='The .npy file of float32 NHWC samples in [0, 1].')
-  parser.add_argument('--snapshot_minutes', type=_minute_marks, default=[],
+  parser.add_argument('--snapshot_minutes', type=minute_marks, default=[],
                       help='Also write samples at these minutes of the budget, e.g. 5,10, to '
                       'OUTPUT_5min.npy, ... beside --output; writing them takes no training '
                       'time.')
@@ -357,11 +388,20 @@ def main() -> None:
                       help='Default: cuda if available, else cpu.')
   parser.add_argument('--threads', type=positive, default=None,
                       help='torch.set_num_threads; default: leave torch\'s choice.')
-  args = parser.parse_args()
+
+
+def check_training_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+  """Exits with a usage error if a snapshot falls at or after the end of the budget."""
   if args.snapshot_minutes and args.snapshot_minutes[-1] >= args.minutes:
     parser.error(f'--snapshot_minutes must be below --minutes={args.minutes:g}; got '
                  f'{args.snapshot_minutes[-1]:g}.')
 
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])
+  add_training_arguments(parser, 'runs/pytorch_dcgan28/samples.npy')
+  args = parser.parse_args()
+  check_training_arguments(parser, args)
   print(json.dumps(train(args, select_device(args.device, args.threads))))
 
 

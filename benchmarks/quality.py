@@ -1,7 +1,8 @@
 r"""Sample quality at equal wall clock: `python benchmarks/quality.py table FILE-quality.jsonl`.
 
-benchmarks/quality_compare.sh trains gan_jax and then benchmarks/pytorch_dcgan28.py for the
-same minutes, each alone, into one folder OUT, and then runs
+benchmarks/quality_compare.sh trains gan_jax and then its PyTorch peer (PEER=dcgan:
+benchmarks/pytorch_dcgan28.py, framework 'pytorch'; PEER=mimicry: benchmarks/mimicry_sngan.py,
+framework 'mimicry') for the same minutes, each alone, into one folder OUT, and then runs
 
   python benchmarks/quality.py score RESULTS OUT FRAMEWORK MINUTES [MARK ...]
 
@@ -10,8 +11,8 @@ MINUTES with `python -m gan_jax.evaluate` and appends one JSON line per (framewo
 to RESULTS: the metrics, the steps and minutes of training there, the run's steps and
 images/s, the load before and after it, and the conditions of the comparison's meta line
 (CPU, cores, versions). The gan_jax run is its workdir OUT/gan_jax, whose timed checkpoints
-(config.checkpoint_every_minutes) hold the marks; PyTorch's is its JSON line in
-OUT/pytorch.out, whose snapshots are sample files. `table` prints the markdown table of the
+(config.checkpoint_every_minutes) hold the marks; a peer's is its JSON line in
+OUT/FRAMEWORK.out, whose snapshots are sample files. `table` prints the markdown table of the
 last comparison in a file (`--all`: every comparison).
 
 Standard library only, but for reading a gan_jax workdir's checkpoints (gan_jax itself).
@@ -25,7 +26,9 @@ import sys
 
 import table  # beside this file: its folder is on sys.path
 
-FRAMEWORKS = ('gan_jax', 'pytorch')  # in the order they train, and in the table
+# In the order they train, and in the table: gan_jax, then its peer, PyTorch's DCGAN-28
+# (pytorch_dcgan28.py) or Mimicry's SNGAN-32 (mimicry_sngan.py).
+FRAMEWORKS = ('gan_jax', 'pytorch', 'mimicry')
 EVALUATE_FIELDS = ('step', 'dataset', 'num_samples', 'fid', 'kid', 'kid_std', 'precision',
                    'recall', 'inception_score', 'classes_covered', 'feature_net', 'floor')
 MINUTE = 60.0
@@ -52,7 +55,7 @@ def training_rate(metrics_lines: list[dict]) -> float | None:
 
 
 def gan_jax_run(workdir: str, marks: list[float]) -> dict:
-  """A gan_jax workdir as pytorch_dcgan28.py reports its run: steps, minutes, images/s, snapshots.
+  """A gan_jax workdir as the peers report their runs: steps, minutes, images/s, snapshots.
 
   The snapshot at a mark is the first checkpoint saved at or after it (timed checkpoints come
   at the first step past each period); a run that ended before a mark (at num_steps) has only
@@ -139,7 +142,7 @@ def score(results: str, out: str, framework: str, minutes: float, marks: list[fl
   if framework == 'gan_jax':
     run = gan_jax_run(os.path.join(out, 'gan_jax'), marks)
   else:
-    with open(os.path.join(out, 'pytorch.out')) as f:
+    with open(os.path.join(out, f'{framework}.out')) as f:
       run = json.loads(f.read().strip().splitlines()[-1])
   with open(os.path.join(out, f'{framework}.uptime')) as f:
     uptimes = [line.strip() for line in f if line.strip()]

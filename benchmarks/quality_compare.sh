@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# Sample quality of gan_jax and of PyTorch's DCGAN-28 at equal wall clock; prints one table.
+# Sample quality of gan_jax and of a PyTorch peer at equal wall clock; prints one table.
 #
 #   bash benchmarks/quality_compare.sh                         # 15 minutes, scored at 5, 10, 15
 #   MINUTES=0.5 MARKS=0.2 bash benchmarks/quality_compare.sh   # a quick try of the script
 #   CONFIG=experiments/wgan_gp.py:cpu bash benchmarks/quality_compare.sh   # another candidate
+#   PEER=mimicry MINUTES=30 MARKS="10 20" bash benchmarks/quality_compare.sh   # ResNet family
 #
-# Trains `python -m gan_jax.main --config $CONFIG` (the README's first command's experiment,
-# with only a time budget and timed checkpoints added) and then benchmarks/pytorch_dcgan28.py,
-# one after the other, never side by side, for MINUTES of wall clock each (gan_jax's start-up
-# and compilation count, as PyTorch's reading of the data does). What each has made at each of
-# MARKS minutes is kept: gan_jax's checkpoints (config.checkpoint_every_minutes), PyTorch's
-# --snapshot_minutes sample files. Then every one of them and both ends are scored on
-# NUM_SAMPLES samples by `python -m gan_jax.evaluate`, one JSON line per (framework, minutes)
-# is appended to RESULTS (the metrics; the steps there; each run's steps, images/s and
-# `uptime` before and after it; the CPU, cores and versions), and benchmarks/quality.py
-# prints the markdown table of this comparison.
+# PEER picks the pair: dcgan (the default), gan_jax's default `experiments/sngan.py:cpu`
+# against benchmarks/pytorch_dcgan28.py (the TensorFlow tutorial's DCGAN, labelled pytorch);
+# mimicry, `experiments/resnet_sngan.py` (full width, batch 64: Mimicry's networks) against
+# benchmarks/mimicry_sngan.py's training (Mimicry's SNGAN-32, labelled mimicry). It trains
+# `python -m gan_jax.main --config $CONFIG` (the experiment as it is, with only a time budget
+# and timed checkpoints added) and then the peer, one after the other, never side by side,
+# for MINUTES of wall clock each (gan_jax's start-up and compilation count, as the peer's
+# reading of the data does). What each has made at each of MARKS minutes is kept: gan_jax's
+# checkpoints (config.checkpoint_every_minutes), the peer's --snapshot_minutes sample files.
+# Then every one of them and both ends are scored on NUM_SAMPLES samples by `python -m
+# gan_jax.evaluate`, one JSON line per (framework, minutes) is appended to RESULTS (the
+# metrics; the steps there; each run's steps, images/s and `uptime` before and after it; the
+# CPU, cores and versions), and benchmarks/quality.py prints the markdown table of this
+# comparison.
 #
 # Fair means alone: PyTorch's CPU throughput collapses beside other jobs far more than XLA's.
 # Before each run the script waits up to SETTLE_SECONDS for the 1-minute load average to fall
@@ -24,13 +29,18 @@
 # Environment (defaults in brackets):
 #   MINUTES         wall-clock budget of each run [15]
 #   MARKS           earlier minutes to score as well, multiples of the first ["5 10"]
-#   CONFIG          gan_jax's config [experiments/sngan.py:cpu]
+#   PEER            dcgan or mimicry [dcgan]
+#   CONFIG          gan_jax's config [dcgan: experiments/sngan.py:cpu; mimicry:
+#                   experiments/resnet_sngan.py]
 #   NUM_SAMPLES     samples scored at each mark [10000]
 #   LOAD_LIMIT      the highest 1-minute load average of a quiet machine [0.5]
 #   SETTLE_SECONDS  how long to wait for it before each run [180]
 #   OUT             where the runs go; must not exist [runs/quality_compare/<date-time>]
 #   RESULTS         the .jsonl to append to [benchmarks/results/<date>-quality.jsonl]
-#   PYTHON, TORCH_VENV, TORCH_WHEEL, TORCH_WHEEL_DIR, TORCH_THREADS   as for compare.sh
+#   PEER_ARGS       more arguments for the peer's training, e.g. "--ngf 16 --ndf 16" for a
+#                   quick try of the script with PEER=mimicry [none]
+#   PYTHON, TORCH_VENV, TORCH_WHEEL, TORCH_WHEEL_DIR, TORCH_THREADS, MIMICRY_PACKAGE
+#                   as for compare.sh
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -39,7 +49,7 @@ TORCH_VENV=${TORCH_VENV:-$HOME/.venvs/gan_jax_torch}
 TORCH_WHEEL_DIR=${TORCH_WHEEL_DIR:-/opt/wheels}
 MINUTES=${MINUTES:-15}
 MARKS=${MARKS-5 10}  # Set but empty: the ends only.
-CONFIG=${CONFIG:-experiments/sngan.py:cpu}
+PEER=${PEER:-dcgan}
 NUM_SAMPLES=${NUM_SAMPLES:-10000}
 LOAD_LIMIT=${LOAD_LIMIT:-0.5}
 SETTLE_SECONDS=${SETTLE_SECONDS:-180}
@@ -47,6 +57,15 @@ OUT=${OUT:-runs/quality_compare/$(date +%Y-%m-%d-%H%M%S)}
 RESULTS=${RESULTS:-benchmarks/results/$(date +%Y-%m-%d)-quality.jsonl}
 
 source benchmarks/common.sh
+
+# The peer's name in the results (its framework column) and its training command's start.
+case $PEER in
+  dcgan) CONFIG=${CONFIG:-experiments/sngan.py:cpu}; peer=pytorch
+         peer_command=(benchmarks/pytorch_dcgan28.py) ;;
+  mimicry) CONFIG=${CONFIG:-experiments/resnet_sngan.py}; peer=mimicry
+           peer_command=(benchmarks/mimicry_sngan.py train) ;;
+  *) die "unknown PEER '$PEER' (dcgan or mimicry)" ;;
+esac
 
 # The marks, sorted, below MINUTES and multiples of the first: gan_jax checkpoints every
 # first-mark minutes, so it has a checkpoint at each of them.
@@ -74,7 +93,8 @@ keep=$(awk -v m="$MINUTES" -v p="$period" 'BEGIN { print (p > 0 ? int(m / p) : 0
 mkdir -p "$OUT" "$(dirname "$RESULTS")"
 find_jax_device
 ensure_torch_venv
-write_meta "$RESULTS" torch_version="$torch_version" config="$CONFIG" out="$OUT" \
+if [[ $PEER == mimicry ]]; then ensure_mimicry; fi
+write_meta "$RESULTS" torch_version="$torch_version" config="$CONFIG" peer="$PEER" out="$OUT" \
   budget_minutes:="$MINUTES" marks:="[${marks// /,}]" load_limit:="$LOAD_LIMIT"
 
 load_1min() { cut -d' ' -f1 /proc/loadavg; }
@@ -123,14 +143,15 @@ train() {
 
 torch_args=(--device "$torch_device")
 if [[ -n ${TORCH_THREADS:-} ]]; then torch_args+=(--threads "$TORCH_THREADS"); fi
+read -ra peer_args <<<"${PEER_ARGS:-}"
 train gan_jax "$PYTHON" -m gan_jax.main --config "$CONFIG" --workdir "$OUT/gan_jax" \
   --config.train_minutes="$MINUTES" --config.checkpoint_every_minutes="$period" \
   --config.checkpoint_every=1000000000 --config.keep_checkpoints="$keep"
-train pytorch "$torch_python" benchmarks/pytorch_dcgan28.py --minutes "$MINUTES" \
-  --snapshot_minutes "${marks// /,}" --output "$OUT/pytorch/samples.npy" \
-  --num_samples "$NUM_SAMPLES" "${torch_args[@]}"
+train "$peer" "$torch_python" "${peer_command[@]}" --minutes "$MINUTES" \
+  --snapshot_minutes "${marks// /,}" --output "$OUT/$peer/samples.npy" \
+  --num_samples "$NUM_SAMPLES" "${torch_args[@]}" "${peer_args[@]}"
 
-for name in gan_jax pytorch; do
+for name in gan_jax "$peer"; do
   "$PYTHON" benchmarks/quality.py score "$RESULTS" "$OUT" "$name" "$MINUTES" $marks \
     --num_samples "$NUM_SAMPLES" || die "scoring the $name run failed"
 done
