@@ -81,7 +81,8 @@ def test_matches_reference(layer, reference, shape, use_bias):
 
 @pytest.mark.parametrize('layer,shape,scale', [
     (layers.UpConv, SHAPES[1], 2), (layers.UpConv, SHAPES[3], 2),
-    (layers.DownConv, DOWN_SHAPES[1], 0.5), (layers.DownConv, DOWN_SHAPES[3], 0.5)])
+    (layers.DownConv, DOWN_SHAPES[1], 0.5), (layers.DownConv, DOWN_SHAPES[3], 0.5),
+    (layers.DownConv, (2, 32, 34, 16, 3), 0.5)])  # the input gradient's sub-pixel form
 def test_gradients_agree(layer, shape, scale):
   n, h, w, cin, cout = shape
   x = _random((n, h, w, cin), 0)
@@ -95,6 +96,31 @@ def test_gradients_agree(layer, shape, scale):
 
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4),
                grads('matmul'), grads('xla'))
+
+
+@pytest.mark.parametrize('layer,shape,scale', [
+    (layers.UpConv, (2, 4, 6, 24, 20), 2), (layers.DownConv, (2, 8, 6, 24, 20), 0.5)])
+def test_bfloat16_matmuls_and_their_gradients_track_float32s(layer, shape, scale):
+  # bf16 operands (and float32 accumulation) in the forward pass and in both gradients, the
+  # custom ones included: within a few bf16 roundings (2^-8 relative) of float32's, with
+  # float32 kernel gradients for the float32 parameters.
+  n, h, w, cin, cout = shape
+  x = _random((n, h, w, cin), 0)
+  params = _params(cin, cout, True, 1)
+  cotangent = _random((n, int(scale * h), int(scale * w), cout), 3)
+
+  def outputs_and_grads(dtype):
+    module = layer(cout, implementation='matmul', dtype=dtype)
+    loss = lambda p, x: jnp.sum(module.apply(p, x).astype(jnp.float32) * cotangent)
+    return module.apply(params, x), jax.jit(jax.grad(loss, argnums=(0, 1)))(params, x)
+
+  y16, grads16 = outputs_and_grads(jnp.bfloat16)
+  y32, grads32 = outputs_and_grads(jnp.float32)
+  assert y16.dtype == jnp.bfloat16
+  assert grads16[0]['params']['kernel'].dtype == jnp.float32
+  for low, high in zip(jax.tree.leaves((y16, grads16)), jax.tree.leaves((y32, grads32))):
+    scale_of = np.abs(np.asarray(high)).max()
+    np.testing.assert_allclose(np.asarray(low, np.float32), high, atol=0.03 * scale_of)
 
 
 @pytest.mark.parametrize('use_bias', [False, True])
@@ -130,14 +156,13 @@ def test_unknown_implementation(layer):
 def test_auto_takes_matmuls_on_cpu_for_wide_layers_only(layer):
   x = jnp.ones((1, 4, 4, 8))
 
-  def primitives(features):
+  def program(features):  # the jaxpr's text, custom VJPs' inner programs included
     module = layer(features)
-    jaxpr = jax.make_jaxpr(module.apply)(module.init(jax.random.key(0), x), x)
-    return {equation.primitive.name for equation in jaxpr.eqns}
+    return str(jax.make_jaxpr(module.apply)(module.init(jax.random.key(0), x), x))
 
   assert jax.default_backend() == 'cpu'
-  assert 'dot_general' in primitives(16) and 'conv_general_dilated' not in primitives(16)
-  assert 'conv_general_dilated' in primitives(3)
+  assert 'dot_general' in program(16) and 'conv_general_dilated' not in program(16)
+  assert 'conv_general_dilated' in program(3)
 
 
 def _batch_norm(x, scale, bias, train=True):
