@@ -31,10 +31,10 @@
 #   PEER            dcgan or mimicry [dcgan]
 #   BATCH_SIZES     if no arguments [dcgan: CPU "16 64", GPU "64 256 1024"; mimicry: 64]
 #   STEPS, WARMUP   timed and untimed steps per run [20, 2]
-#   VARIANTS        PyTorch variants, "" for none [dcgan: eager channels_last bf16 compile
-#                   fastest; mimicry: eager bf16 (channels_last also runs); on a CPU without
-#                   bf16 instructions bf16 and fastest are left out: emulated bf16 is tens of
-#                   times slower there]
+#   VARIANTS        PyTorch variants, "" for none [dcgan: eager channels_last bf16
+#                   bf16_channels_last compile fastest; mimicry: eager bf16 (channels_last
+#                   also runs); on a CPU without bf16 instructions the bf16 ones and fastest
+#                   are left out: emulated bf16 is tens of times slower there]
 #   JAX_INPUTS      gan_jax inputs, "" for none: synthetic, real, bf16 (synthetic in
 #                   bfloat16) ["synthetic real bf16", bf16 left out as PyTorch's is]
 #   CONFIG          gan_jax config [dcgan: experiments/dcgan64.py; mimicry:
@@ -89,7 +89,7 @@ fi
 skipped_bf16=false
 if [[ -z ${VARIANTS+set} ]]; then  # Set but empty: no PyTorch runs.
   case $PEER-$bf16 in
-    dcgan-true) VARIANTS="eager channels_last bf16 compile fastest" ;;
+    dcgan-true) VARIANTS="eager channels_last bf16 bf16_channels_last compile fastest" ;;
     dcgan-false) VARIANTS="eager channels_last compile"; skipped_bf16=true ;;
     mimicry-true) VARIANTS="eager bf16" ;;
     mimicry-false) VARIANTS="eager"; skipped_bf16=true ;;

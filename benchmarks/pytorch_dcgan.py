@@ -24,6 +24,7 @@ Variants (VARIANTS below; add one by adding an entry):
   eager          float32, contiguous (NCHW), as the reference ships.
   channels_last  models and data in torch.channels_last (NHWC kernels).
   bf16           torch.autocast(bfloat16) on the device; float32 master weights.
+  bf16_channels_last  both, eager: PyTorch's fastest without compiling, on a bf16 CPU.
   compile        torch.compile on both networks; the first iteration's time (it compiles)
                  is reported as compile_seconds, far lower once Inductor's on-disk cache
                  (/tmp/torchinductor_$USER) holds these graphs. Needs a C++ compiler on CPU.
@@ -59,6 +60,7 @@ VARIANTS = {
     'eager': Variant(),
     'channels_last': Variant(channels_last=True),
     'bf16': Variant(bf16=True),
+    'bf16_channels_last': Variant(channels_last=True, bf16=True),
     'compile': Variant(compile=True),
     'fastest': Variant(channels_last=True, bf16=True, compile=True),
 }

@@ -25,7 +25,7 @@ BASELINE = ('pytorch', 'eager')
 # Rows in this order first; others follow in the order they first appear.
 ROW_ORDER = [('gan_jax', 'synthetic'), ('gan_jax', 'real input'), ('gan_jax', 'synthetic bf16'),
              ('pytorch', 'eager'), ('pytorch', 'channels_last'), ('pytorch', 'bf16'),
-             ('pytorch', 'compile'), ('pytorch', 'fastest')]
+             ('pytorch', 'bf16_channels_last'), ('pytorch', 'compile'), ('pytorch', 'fastest')]
 
 
 def _framework(record: dict) -> str:

@@ -8,8 +8,12 @@ alone); without it the real input pipeline feeds every step, as in training.
 decoded, fitted and flipped as training reads them (data.workers worker processes).
 `--flops_only` compiles the step and reports XLA's FLOPs per step without running it: what
 a GPU-hour estimate needs, on a CPU, for steps too big to run there (experiments' headers).
+`--profile_ops N` then profiles `--steps` more steps and adds the N slowest ops to the line
+(`top_ops`: ms per step, shape, the JAX operation each came from), with a table on stderr:
+where the step's time goes, on XLA:CPU (gan_jax/op_profile.py).
 """
 import json
+import sys
 import time
 from typing import Any
 
@@ -21,7 +25,7 @@ import ml_collections
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from ml_collections import config_flags
 
-from gan_jax import cli, configs, growth, input_pipeline, models, train_step
+from gan_jax import cli, configs, growth, input_pipeline, models, op_profile, train_step
 from gan_jax.state import create_optimizers, init_state
 
 FLAGS = flags.FLAGS
@@ -32,6 +36,9 @@ flags.DEFINE_bool('synthetic', False,
 flags.DEFINE_bool('input_only', False, 'Time the input pipeline alone, without a step.')
 flags.DEFINE_bool('flops_only', False,
                   'Compile the step and report its FLOPs without running it (no timing).')
+flags.DEFINE_integer('profile_ops', 0,
+                     'After timing, profile --steps more steps and report the N slowest ops '
+                     '(XLA:CPU; 0: no profile).', lower_bound=0)
 cli.define_config_flag('An experiments/*.py file, e.g. experiments/ns_gan.py:cpu.')
 flags.mark_flags_as_required(['config'])
 
@@ -75,12 +82,14 @@ def _step_flops(step: Any) -> float | None:
 
 
 def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, synthetic: bool,
-                  config_path: str | None = None, flops_only: bool = False) -> dict[str, Any]:
+                  config_path: str | None = None, flops_only: bool = False,
+                  profile_ops: int = 0) -> dict[str, Any]:
   """Compiles and times the training step of `config`; returns the results as a dict.
 
   `flops_per_step` is XLA's count for one device's program, so `mfu` compares it with one
   device's peak. `flops_only` returns after compiling: the step's FLOPs and compile time,
-  no timing, and no state or batch is materialised beyond the initial state.
+  no timing, and no state or batch is materialised beyond the initial state. `profile_ops`
+  > 0 adds `top_ops`, the slowest ops of `steps` more steps (op_profile.profile_ops).
   """
   mesh = Mesh(jax.devices(), (train_step.AXIS,))
   configs.validate(config, mesh.size)
@@ -127,6 +136,14 @@ def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, sy
     state, metrics = step(state, next_batch())
   jax.block_until_ready((state, metrics))
   seconds_per_step = (time.perf_counter() - start) / steps
+  top_ops = None
+  if profile_ops:
+    def run_steps():
+      nonlocal state
+      for _ in range(steps):
+        state, _ = step(state, next_batch())
+        jax.block_until_ready(state)
+    top_ops = op_profile.profile_ops(run_steps, step.as_text(), steps)[:profile_ops]
 
   device = jax.devices()[0]
   flops = _step_flops(step)
@@ -147,6 +164,7 @@ def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, sy
       'flops_per_step': flops,
       'synthetic': synthetic,
       'config': config_path,
+      **({'top_ops': top_ops} if top_ops is not None else {}),
   }
 
 
@@ -157,8 +175,12 @@ def main(argv):
   if FLAGS.input_only:
     results = run_input_benchmark(FLAGS.config, FLAGS.steps, FLAGS.warmup, path)
   else:
+    if FLAGS.profile_ops:
+      op_profile.request_op_events()
     results = run_benchmark(FLAGS.config, FLAGS.steps, FLAGS.warmup, FLAGS.synthetic, path,
-                            flops_only=FLAGS.flops_only)
+                            flops_only=FLAGS.flops_only, profile_ops=FLAGS.profile_ops)
+    if 'top_ops' in results:
+      print(op_profile.format_table(results['top_ops']), file=sys.stderr)
   print(json.dumps(results))
 
 

@@ -5,9 +5,11 @@ import os
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
 import pytest
 
-from gan_jax import benchmark
+from gan_jax import benchmark, op_profile
 from test_train import load_experiment
 
 ROOT = os.path.join(os.path.dirname(__file__), '..')
@@ -66,3 +68,29 @@ def test_flops_only_counts_the_step_without_running_it(tiny_fashion, monkeypatch
   config.batch_size *= 2
   doubled = benchmark.run_benchmark(config, steps=1, warmup=0, synthetic=False, flops_only=True)
   assert doubled['flops_per_step'] == pytest.approx(2 * counted['flops_per_step'], rel=0.05)
+
+
+def test_profile_ops_names_the_steps_slowest_ops_and_where_they_came_from():
+  result = subprocess.run(
+      [sys.executable, '-m', 'gan_jax.benchmark', '--config=experiments/toy_ring.py:smoke',
+       '--steps=3', '--warmup=1', '--synthetic', '--profile_ops=5'],
+      cwd=ROOT, capture_output=True, text=True, check=True)
+  line = json.loads(result.stdout.splitlines()[-1])
+  top = line['top_ops']
+  assert 0 < len(top) <= 5
+  times = [op['ms_per_step'] for op in top]
+  assert times == sorted(times, reverse=True) and times[-1] > 0
+  # The step's ops, each with its shape and the JAX operation it came from; the MLP's
+  # matmuls among them.
+  assert all(op['shape'] and op['opcode'] for op in top)
+  assert any('jit(step)' in op['source'] for op in top)
+  assert all(f'{op["ms_per_step"]:9.2f} ms  {op["op"]}' in result.stderr for op in top)
+
+
+def test_op_table_reads_names_shapes_and_sources_of_a_compiled_program():
+  program = jax.jit(lambda x: jnp.tanh(x @ x.T).sum(0)).lower(jnp.ones((4, 3))).compile()
+  ops = op_profile.instructions(program.as_text())
+  dots = [op for op in ops.values() if 'dot_general' in op['source']]
+  assert dots and all(op['shape'].startswith('f32[4,4]') for op in dots)
+  assert {'shape': '(f32[2]{0}, f32[3]{0})', 'opcode': 'fusion', 'source': ''} == (
+      op_profile.instructions('  ROOT %t = (f32[2]{0}, f32[3]{0}) fusion(%a), kind=kLoop')['t'])

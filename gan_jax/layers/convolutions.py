@@ -29,6 +29,8 @@ _DIMENSION_NUMBERS = ('NHWC', 'HWIO', 'NHWC')
 def _windows(x: jax.Array, size: int, stride: int, out_height: int,
              out_width: int) -> jax.Array:
   """[N, H, W, C] -> [N, out_height, out_width, size * size * C]: each window's taps, row-major."""
+  # Materialised once: otherwise XLA fuses the producer (batch norm, activation) into every
+  # window's slice and computes it size * size times.
   x = jax.lax.optimization_barrier(x)
   return jnp.concatenate(
       [x[:, i:i + stride * out_height:stride, j:j + stride * out_width:stride]
