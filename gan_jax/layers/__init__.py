@@ -1,5 +1,5 @@
-"""Layers the model families share, by concern: convolutions (XLA's or as matmuls over
-patches) and the ResNet families' conditioning and attention."""
+"""Layers the model families share, by concern: convolutions (XLA's, or as matmuls over
+patches: layers.patches) and the ResNet families' conditioning and attention."""
 from gan_jax.layers.conditioning import (ConditionalBatchNorm, ProjectionHead, SelfAttention,
                                          maybe_spectral_norm)
 from gan_jax.layers.convolutions import (IMPLEMENTATIONS, KERNEL_GRAD_POSITIONS, Conv, DownConv,
