@@ -25,9 +25,9 @@ weights and optimizer). torch.compile is not offered.
 resizing the data count) and writes --num_samples images of one set of latents, float32 NHWC
 [N, 32, 32, 1] in [0, 1] (`python -m gan_jax.evaluate --samples` reads them), at the end and
 at each of --snapshot_minutes (samples_10min.npy, ... beside --output; the clock stops while
-it writes them), as benchmarks/pytorch_dcgan28.py does, whose loop it shares. The images are
-those gan_jax's input pipeline trains resnet_sngan.py on: each 28x28 image resized to 32x32 by
-Pillow's bilinear filter into uint8 (gan_jax.data.transform.fit_image; resize_like_pillow
+it writes them), by benchmarks/pytorch_dcgan28.py's loop (torch_training.py). The images
+are those gan_jax's input pipeline trains resnet_sngan.py on: each 28x28 image resized to
+32x32 by Pillow's bilinear filter into uint8 (gan_jax.data.transform.fit_image; resize_like_pillow
 redoes Pillow's fixed-point two-pass arithmetic in numpy, byte for byte, so the PyTorch
 environment needs no Pillow), then x / 127.5 - 1 in float32 (input_pipeline._scale), no
 flips; shuffled each epoch by a seeded numpy generator, the last partial batch dropped.
@@ -99,8 +99,8 @@ except ImportError:
 # Beside this file: its folder is on sys.path.
 from pytorch_dcgan import (VARIANTS, non_negative, positive, result_line, select_device,
                            time_iterations, variant_autocast)
-from pytorch_dcgan28 import (EpochBatches, add_training_arguments, check_training_arguments,
-                             load_images, train_for_minutes)
+from torch_training import (EpochBatches, add_training_arguments, check_training_arguments,
+                            load_images, train_for_minutes, training_result)
 
 MIMICRY_VERSION = '0.1.16'  # the release this script's account of its step was checked against
 MIMICRY_VARIANTS = ('eager', 'channels_last', 'bf16')  # of pytorch_dcgan.VARIANTS
@@ -300,32 +300,10 @@ def train(args: argparse.Namespace, device: torch.device) -> dict:
   iteration = make_iteration(net_g, net_d, adam(net_g), adam(net_d), next_real, args.batch_size,
                              args.n_critic, device, item_sync=args.item_sync)
   run = train_for_minutes(args, device, start, net_g, latents, iteration)
-  loss_d, loss_g = run['last'] or (torch.zeros(()), torch.zeros(()))
-  return {
-      'framework': 'pytorch',
-      'model': 'mimicry_sngan32',
-      'minutes': run['minutes'],  # of training: snapshot writing left out
-      'steps': run['steps'],
-      'epochs': batches.epochs,
-      'batch_size': args.batch_size,
-      'n_critic': args.n_critic,
-      # Real images the discriminator sees per second of the training loop.
-      'images_per_second': run['steps'] * args.batch_size * args.n_critic / run['train_seconds'],
-      'load_seconds': run['load_seconds'],
-      'snapshot_seconds': run['snapshot_seconds'],
-      'snapshots': run['snapshots'],
-      'd_loss': float(loss_d),
-      'g_loss': float(loss_g),
-      'ngf': args.ngf,
-      'ndf': args.ndf,
-      'num_samples': args.num_samples,
-      'seed': args.seed,
-      'device': device.type,
-      'threads': torch.get_num_threads(),
-      'torch_version': torch.__version__,
-      'mimicry_version': mimicry_version(),
-      'output': args.output,
-  }
+  return {**training_result(args, run, 'mimicry_sngan32', batches.epochs,
+                            args.batch_size * args.n_critic, device),
+          'n_critic': args.n_critic, 'ngf': args.ngf, 'ndf': args.ndf,
+          'torch_version': torch.__version__, 'mimicry_version': mimicry_version()}
 
 
 def main() -> None:

@@ -79,23 +79,26 @@ def test_matches_reference(layer, reference, shape, use_bias):
                                err_msg=implementation)
 
 
+def _outputs_and_grads(layer, shape, scale, implementation, dtype=jnp.float32):
+  """The layer's output on a random input, and the gradients of its (float32) product with a
+  random cotangent for the parameters and the input."""
+  n, h, w, cin, cout = shape
+  x = _random((n, h, w, cin), 0)
+  params = _params(cin, cout, True, 1)
+  cotangent = _random((n, int(scale * h), int(scale * w), cout), 3)
+  module = layer(cout, implementation=implementation, dtype=dtype)
+  loss = lambda p, x: jnp.sum(module.apply(p, x).astype(jnp.float32) * cotangent)
+  return module.apply(params, x), jax.jit(jax.grad(loss, argnums=(0, 1)))(params, x)
+
+
 @pytest.mark.parametrize('layer,shape,scale', [
     (layers.UpConv, SHAPES[1], 2), (layers.UpConv, SHAPES[3], 2),
     (layers.DownConv, DOWN_SHAPES[1], 0.5), (layers.DownConv, DOWN_SHAPES[3], 0.5),
     (layers.DownConv, (2, 32, 34, 16, 3), 0.5)])  # the input gradient's sub-pixel form
 def test_gradients_agree(layer, shape, scale):
-  n, h, w, cin, cout = shape
-  x = _random((n, h, w, cin), 0)
-  params = _params(cin, cout, True, 1)
-  cotangent = _random((n, int(scale * h), int(scale * w), cout), 3)
-
-  def grads(implementation):
-    module = layer(cout, implementation=implementation)
-    loss = lambda p, x: jnp.sum(module.apply(p, x) * cotangent)
-    return jax.jit(jax.grad(loss, argnums=(0, 1)))(params, x)
-
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4),
-               grads('matmul'), grads('xla'))
+               _outputs_and_grads(layer, shape, scale, 'matmul')[1],
+               _outputs_and_grads(layer, shape, scale, 'xla')[1])
 
 
 @pytest.mark.parametrize('layer,shape,scale', [
@@ -104,18 +107,8 @@ def test_bfloat16_matmuls_and_their_gradients_track_float32s(layer, shape, scale
   # bf16 operands (and float32 accumulation) in the forward pass and in both gradients, the
   # custom ones included: within a few bf16 roundings (2^-8 relative) of float32's, with
   # float32 kernel gradients for the float32 parameters.
-  n, h, w, cin, cout = shape
-  x = _random((n, h, w, cin), 0)
-  params = _params(cin, cout, True, 1)
-  cotangent = _random((n, int(scale * h), int(scale * w), cout), 3)
-
-  def outputs_and_grads(dtype):
-    module = layer(cout, implementation='matmul', dtype=dtype)
-    loss = lambda p, x: jnp.sum(module.apply(p, x).astype(jnp.float32) * cotangent)
-    return module.apply(params, x), jax.jit(jax.grad(loss, argnums=(0, 1)))(params, x)
-
-  y16, grads16 = outputs_and_grads(jnp.bfloat16)
-  y32, grads32 = outputs_and_grads(jnp.float32)
+  y16, grads16 = _outputs_and_grads(layer, shape, scale, 'matmul', jnp.bfloat16)
+  y32, grads32 = _outputs_and_grads(layer, shape, scale, 'matmul')
   assert y16.dtype == jnp.bfloat16
   assert grads16[0]['params']['kernel'].dtype == jnp.float32
   for low, high in zip(jax.tree.leaves((y16, grads16)), jax.tree.leaves((y32, grads32))):
