@@ -55,17 +55,20 @@ def _peak_flops(device: jax.Device) -> float | None:
 
 def run_input_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int,
                         config_path: str | None = None) -> dict[str, Any]:
-  """Times this host's input pipeline alone: the batches of `steps` generator steps."""
+  """Times this host's input pipeline alone: the batches of `steps` generator steps (a
+  growing model's at its last stage, as run_benchmark times its step)."""
   configs.validate(config, jax.device_count())
+  stage = growth.stages(config, input_pipeline.data_shape(config)[0])[-1]
   iterator = iter(input_pipeline.create_dataset(config, jax.process_index(),
-                                                jax.process_count()))
+                                                jax.process_count(),
+                                                start_step=growth.first_step(config, stage)))
   for _ in range(warmup + 1):  # the first batch waits for the workers to start
     next(iterator)
   start = time.perf_counter()
   for _ in range(steps):
     next(iterator)
   seconds_per_step = (time.perf_counter() - start) / steps
-  images = config.batch_size // jax.process_count() * config.n_critic
+  images = growth.batch_size(config, stage) // jax.process_count() * config.n_critic
   return {
       'input_only': True,
       'data_shape': list(input_pipeline.data_shape(config)),
@@ -98,7 +101,10 @@ def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, sy
   g_tx, d_tx = create_optimizers(config)
   state = init_state(config, mesh, generator, discriminator, g_tx, d_tx, data_shape)
   data_sharding = NamedSharding(mesh, P(None, train_step.AXIS))
-  rows = (config.n_critic, config.batch_size)
+  # A growing model's step at its last stage, the data's resolution, with that stage's batch.
+  stage = growth.stages(config, data_shape[0])[-1]
+  batch_size = growth.batch_size(config, stage)
+  rows = (config.n_critic, batch_size)
   batch = {'data': jax.ShapeDtypeStruct(rows + tuple(data_shape), jnp.float32,
                                         sharding=data_sharding),
            'label': jax.ShapeDtypeStruct(rows, jnp.int32, sharding=data_sharding)}
@@ -113,19 +119,18 @@ def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, sy
     next_batch = lambda: real
   else:
     iterator = iter(input_pipeline.create_dataset(config, jax.process_index(),
-                                                  jax.process_count()))
+                                                  jax.process_count(),
+                                                  start_step=growth.first_step(config, stage)))
     next_batch = lambda: jax.tree.map(
         lambda rows: jax.make_array_from_process_local_data(data_sharding, rows), next(iterator))
 
   start = time.perf_counter()
-  # A growing model's step at its last stage, the data's resolution.
-  stage = growth.stages(config, data_shape[0])[-1]
   step = train_step.make_train_step(config, mesh, generator, discriminator, g_tx, d_tx,
                                     stage=stage).lower(state, batch).compile()
   compile_seconds = time.perf_counter() - start
   if flops_only:
     return {'device_kind': jax.devices()[0].device_kind, 'device_count': jax.device_count(),
-            'global_batch': config.batch_size, 'n_critic': config.n_critic,
+            'global_batch': batch_size, 'n_critic': config.n_critic,
             'data_shape': list(data_shape), 'compile_seconds': compile_seconds,
             'flops_per_step': _step_flops(step), 'config': config_path}
   for _ in range(warmup):
@@ -153,12 +158,12 @@ def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, sy
       'device_kind': device.device_kind,
       'device_count': jax.device_count(),
       'process_count': jax.process_count(),
-      'global_batch': config.batch_size,
+      'global_batch': batch_size,
       'n_critic': config.n_critic,
       'compile_seconds': compile_seconds,
       'ms_per_step': 1000 * seconds_per_step,
       # Real images the discriminator sees per second.
-      'images_per_second': config.batch_size * config.n_critic / seconds_per_step,
+      'images_per_second': batch_size * config.n_critic / seconds_per_step,
       'peak_memory_bytes': memory.get('peak_bytes_in_use'),
       'mfu': flops / seconds_per_step / peak if flops and peak else None,
       'flops_per_step': flops,

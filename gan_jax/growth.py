@@ -57,6 +57,11 @@ def batch_size(config: ml_collections.ConfigDict, stage: int | None) -> int:
   return sizes[stage] if stage is not None and sizes else config.batch_size
 
 
+def largest_batch_size(config: ml_collections.ConfigDict) -> int:
+  """The largest global batch any update of a run of `config` takes."""
+  return max(config.growth.batch_sizes or [config.batch_size])
+
+
 def check_batch_sizes(config: ml_collections.ConfigDict, final_side: int) -> None:
   """Raises UserError unless config.growth.batch_sizes is empty or holds a positive integer
   per stage of a growing model."""
@@ -75,7 +80,7 @@ def check_batch_sizes(config: ml_collections.ConfigDict, final_side: int) -> Non
                     f'{sides}), got {len(sizes)}: {sizes!r}.')
 
 
-def _images_per_step(config: ml_collections.ConfigDict, stage: int) -> int:
+def _images_per_step(config: ml_collections.ConfigDict, stage: int | None) -> int:
   return batch_size(config, stage) * config.n_critic  # n_critic real batches per update
 
 
@@ -100,10 +105,17 @@ def stage_at(config: ml_collections.ConfigDict, step: int, final_side: int) -> i
   return max(stage for stage, (first, _) in enumerate(starts) if step >= first)
 
 
+def first_step(config: ml_collections.ConfigDict, stage: int | None) -> int:
+  """The generator updates before `stage`'s first (0 for a model that does not grow)."""
+  return 0 if stage is None else _stage_starts(config, stage + 1)[stage][0]
+
+
 def images_before(config: ml_collections.ConfigDict, step: int, final_side: int) -> int:
-  """Real images D saw in the first `step` updates of a growing model: where the data of
-  update `step` + 1 start."""
+  """Real images D saw in the first `step` updates: where the data of update `step` + 1
+  start."""
   stage = stage_at(config, step, final_side)
+  if stage is None:
+    return step * _images_per_step(config, None)
   first, images = _stage_starts(config, stage + 1)[stage]
   return images + (step - first) * _images_per_step(config, stage)
 

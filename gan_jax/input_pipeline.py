@@ -131,13 +131,20 @@ def _check_class_sizes(config: ml_collections.ConfigDict, source) -> None:
   """A conditional model needs every class of an image folder to fill a batch, or its few
   images would be shown over and over; raises UserError naming the smallest class."""
   counts = getattr(source, 'class_counts', ())  # folders with folder_labels have them
-  if not (config.model.conditional and counts) or min(counts) >= config.batch_size:
+  batch_size = growth.largest_batch_size(config)
+  if not (config.model.conditional and counts) or min(counts) >= batch_size:
     return
   names = data.info(config).class_names
   smallest = int(np.argmin(counts))
   raise UserError(f'Class {names[smallest]!r} of {config.data.path} has {counts[smallest]} '
-                  f'images, fewer than a batch of {config.batch_size}: add images to it, merge '
-                  'it into another class, or lower config.batch_size.')
+                  f'images, fewer than a batch of {batch_size}: add images to it, merge '
+                  f'it into another class, or lower {_batch_size_field(config)}.')
+
+
+def _batch_size_field(config: ml_collections.ConfigDict) -> str:
+  """The config field that sets the run's largest batch, for error messages."""
+  return 'config.growth.batch_sizes' if config.growth.batch_sizes else 'config.batch_size'
+
 
 
 class _StageBatches:
@@ -169,9 +176,10 @@ def _image_batches(config: ml_collections.ConfigDict, process_index: int,
   read from memory."""
   source, _ = data.load(config, 'train')
   count = _training_count(config, 'train', len(source))
-  if count < config.batch_size:
-    raise UserError(f'{count} training images cannot fill a batch of {config.batch_size}; '
-                    'lower config.batch_size or raise config.data.num_examples.')
+  if count < growth.largest_batch_size(config):
+    raise UserError(f'{count} training images cannot fill a batch of '
+                    f'{growth.largest_batch_size(config)}; lower {_batch_size_field(config)} or '
+                    'raise config.data.num_examples.')
   _check_class_sizes(config, source)
   fitted_bytes = count * int(np.prod(data_shape(config)))
   in_memory = fitted_bytes <= config.data.cache_in_memory_mb * 2**20

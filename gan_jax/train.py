@@ -193,8 +193,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   data_sharding = NamedSharding(mesh, P(None, AXIS))
   writer = writers.MetricWriter(workdir, enabled=is_chief)
   step = first_step = last_finite = int(state.step)
-  progress = writers.Progress(config.num_steps, config.batch_size * config.n_critic, first_step,
-                              config.train_minutes)
+  progress = writers.Progress(
+      config.num_steps, functools.partial(growth.images_before, config, final_side=data_shape[0]),
+      first_step, config.train_minutes)
   # A fresh run makes at least one step, however small its budget.
   done = reached_before = first_step >= config.num_steps or clock.spent_before()
   if not done:

@@ -254,14 +254,15 @@ class Progress:
   `paused(name)` is left out of the step rate; the ETA is based on wall time
   since the reference, pauses included, since they recur. With a wall-clock budget
   (`budget_minutes`), each line also says how much of it is spent and whether the budget
-  or `total_steps` ends the run.
+  or `total_steps` ends the run. `images_before(step)` counts the real images the first
+  `step` steps showed D (growth.images_before: a growing model's batch changes by stage).
   """
 
-  def __init__(self, total_steps: int, batch_size: int, first_step: int,
+  def __init__(self, total_steps: int, images_before: Callable[[int], int], first_step: int,
                budget_minutes: float = 0.0, time_fn: Callable[[], float] = time.monotonic):
     self._total = total_steps
     self._budget = 60.0 * budget_minutes  # config.train_minutes: 0 for none
-    self._batch_size = batch_size
+    self._images_before = images_before
     self._time_fn = time_fn
     self._start = (first_step, time_fn())
     self._ref = None  # (step, time) of the first update
@@ -304,6 +305,7 @@ class Progress:
     if step <= last_step or busy <= 0:
       return {}  # nothing to measure, e.g. the last step logged twice
     steps_per_sec = (step - last_step) / busy
+    images_per_sec = (self._images_before(step) - self._images_before(last_step)) / busy
     self._last = (step, now)
     self._paused_since_last = 0.0
     ref_step, ref_time = self._ref
@@ -311,11 +313,11 @@ class Progress:
     steps_eta = (self._total - step) * elapsed / (step - ref_step)
     eta = min(steps_eta, seconds_left)
     line = (f'{head}{";" if budgeted else ""} {steps_per_sec:.1f} steps/s '
-            f'{steps_per_sec * self._batch_size:.0f} img/s ETA {format_duration(eta)}')
+            f'{images_per_sec:.0f} img/s ETA {format_duration(eta)}')
     if budgeted:  # a budget far from its end says nothing by the percentage of steps alone
       line += (' (the budget ends the run)' if seconds_left < steps_eta else
                f' (step {self._total} ends the run)')
     if self._paused:
       line += ' | ' + ' '.join(f'{k} {100 * v / elapsed:.0f}%' for k, v in self._paused.items())
     logging.info('%s', line)
-    return {'steps_per_sec': steps_per_sec, 'images_per_sec': steps_per_sec * self._batch_size}
+    return {'steps_per_sec': steps_per_sec, 'images_per_sec': images_per_sec}

@@ -11,7 +11,7 @@ import optax
 import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gan_jax import configs, growth, input_pipeline, models, train, train_step
+from gan_jax import benchmark, configs, growth, input_pipeline, models, train, train_step
 from gan_jax.errors import UserError
 from gan_jax.state import create_optimizers, init_state, reset_adam
 from test_train import assert_trees_equal, killed_after_step_3_and_resumed, load_experiment
@@ -169,6 +169,39 @@ def test_schedule_counts_each_stage_in_its_own_batches():
           enumerate(stages)] == [1, 1, 0, 0.5, 1, 1, 1, 1, 0, 0.25]
   assert [growth.images_before(config, step, 16) for step in range(10)] == [
       0, 8, 16, 20, 24, 28, 32, 36, 40, 42]
+
+
+def test_a_model_that_does_not_grow_counts_one_batch_per_critic_step():
+  config = configs.default()  # batch 64, n_critic 1
+  config.n_critic = 5
+  assert growth.first_step(config, None) == 0
+  assert [growth.images_before(config, step, 28) for step in (0, 1, 7)] == [0, 320, 2240]
+  assert growth.largest_batch_size(config) == 64
+  assert growth.largest_batch_size(_growth_config(16, 8, batch_sizes=(8, 12, 2))) == 12
+
+
+def test_the_largest_stage_batch_must_fit_the_training_images(tiny_fashion):
+  config = load_experiment(PROGAN, 'smoke')  # 16x16: 3 stages
+  config.data.manual_dir, config.data.data_dir = tiny_fashion
+  config.growth.batch_sizes = (4, 12, 4)
+  config.data.num_examples = 10
+  with pytest.raises(UserError, match=r'^10 training images cannot fill a batch of 12; lower '
+                     r'config.growth.batch_sizes or raise config.data.num_examples.$'):
+    next(iter(input_pipeline.create_dataset(config)))
+
+
+@pytest.mark.parametrize('synthetic', [True, False], ids=['synthetic', 'real'])
+def test_benchmark_times_the_last_stage_with_its_batch(synthetic, tiny_fashion, fast_compile):
+  config = load_experiment(PROGAN, 'smoke')  # 16x16: 3 stages
+  config.data.manual_dir, config.data.data_dir = tiny_fashion
+  config.growth.batch_sizes = (8, 4, 2)
+  results = benchmark.run_benchmark(config, steps=2, warmup=1, synthetic=synthetic)
+  assert results['global_batch'] == 2
+  assert results['images_per_second'] == pytest.approx(
+      2 * config.n_critic * 1000 / results['ms_per_step'])
+  inputs = benchmark.run_input_benchmark(config, steps=2, warmup=0)
+  assert inputs['images_per_second'] == pytest.approx(
+      2 * config.n_critic * 1000 / inputs['ms_per_step'])
 
 
 def test_batch_per_stage_pipeline_cuts_one_stream(tiny_fashion):

@@ -192,7 +192,8 @@ class FakeClock:
 
 def test_progress_rate_eta_and_pauses(caplog):
   clock = FakeClock()
-  progress = writers.Progress(total_steps=1000, batch_size=64, first_step=0, time_fn=clock)
+  progress = writers.Progress(total_steps=1000, images_before=lambda step: 64 * step, first_step=0,
+                              time_fn=clock)
   clock.now += 30.0  # compilation
   assert progress.update(100) == {}  # the reference point
 
@@ -212,9 +213,22 @@ def test_progress_rate_eta_and_pauses(caplog):
   assert 'step 300/1000 (30.0%) 12.5 steps/s 800 img/s ETA 1m10s | checkpoint 10%' in caplog.text
 
 
+def test_progress_counts_the_images_of_each_step_when_the_batch_changes():
+  # A growing model's batch changes by stage: 16 images per step up to step 150, 4 after.
+  clock = FakeClock()
+  images_before = lambda step: 16 * min(step, 150) + 4 * max(step - 150, 0)
+  progress = writers.Progress(total_steps=1000, images_before=images_before, first_step=0,
+                              time_fn=clock)
+  progress.update(100)
+  clock.now += 10.0
+  # 50 steps of 16 and 50 of 4 images in 10 s.
+  assert progress.update(200) == pytest.approx({'steps_per_sec': 10.0, 'images_per_sec': 100.0})
+
+
 def test_progress_eta_ends_with_a_time_budget(caplog):
   clock = FakeClock()
-  progress = writers.Progress(total_steps=1000, batch_size=1, first_step=0, time_fn=clock)
+  progress = writers.Progress(total_steps=1000, images_before=lambda step: step, first_step=0,
+                              time_fn=clock)
   progress.update(100)
   clock.now += 10.0
   with caplog.at_level('INFO'):
@@ -228,8 +242,8 @@ def test_progress_eta_ends_with_a_time_budget(caplog):
 def test_progress_with_a_budget_says_what_is_spent_and_which_limit_ends_the_run(
     caplog, seconds_left, ends):
   clock = FakeClock()
-  progress = writers.Progress(total_steps=1000, batch_size=1, first_step=0, budget_minutes=15,
-                              time_fn=clock)
+  progress = writers.Progress(total_steps=1000, images_before=lambda step: step, first_step=0,
+                              budget_minutes=15, time_fn=clock)
   with caplog.at_level('INFO'):
     progress.update(100, seconds_left=900.0 - 20)
     clock.now += 10.0
@@ -243,7 +257,8 @@ def test_progress_with_a_budget_says_what_is_spent_and_which_limit_ends_the_run(
 
 def test_progress_repeated_step_measures_nothing():
   clock = FakeClock()
-  progress = writers.Progress(total_steps=10, batch_size=1, first_step=0, time_fn=clock)
+  progress = writers.Progress(total_steps=10, images_before=lambda step: step, first_step=0,
+                              time_fn=clock)
   progress.update(5)
   clock.now += 1.0
   assert progress.update(5) == {}
