@@ -25,7 +25,7 @@ import ml_collections
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from ml_collections import config_flags
 
-from gan_jax import cli, configs, growth, input_pipeline, models, op_profile, train_step
+from gan_jax import cli, growth, input_pipeline, models, op_profile, train_step, validation
 from gan_jax.state import create_optimizers, init_state
 
 FLAGS = flags.FLAGS
@@ -57,7 +57,7 @@ def run_input_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: i
                         config_path: str | None = None) -> dict[str, Any]:
   """Times this host's input pipeline alone: the batches of `steps` generator steps (a
   growing model's at its last stage, as run_benchmark times its step)."""
-  configs.validate(config, jax.device_count())
+  validation.validate(config, jax.device_count())
   stage = growth.stages(config, input_pipeline.data_shape(config)[0])[-1]
   iterator = iter(input_pipeline.create_dataset(config, jax.process_index(),
                                                 jax.process_count(),
@@ -95,7 +95,7 @@ def run_benchmark(config: ml_collections.ConfigDict, steps: int, warmup: int, sy
   > 0 adds `top_ops`, the slowest ops of `steps` more steps (op_profile.profile_ops).
   """
   mesh = Mesh(jax.devices(), (train_step.AXIS,))
-  configs.validate(config, mesh.size)
+  validation.validate(config, mesh.size)
   data_shape = input_pipeline.data_shape(config)
   generator, discriminator = models.build(config, data_shape)
   g_tx, d_tx = create_optimizers(config)

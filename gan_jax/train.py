@@ -17,8 +17,8 @@ import optax
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gan_jax import (animate, checkpoints, configs, data, evaluate, growth, input_pipeline, losses,
-                     models, run_control, sample, toy_plot, writers)
+from gan_jax import (animate, checkpoints, data, evaluate, growth, input_pipeline, losses, models,
+                     run_control, sample, toy_plot, validation, writers)
 from gan_jax.errors import UserError
 from gan_jax.state import GANState, create_optimizers, generate, init_state
 from gan_jax.train_step import AXIS, lazy_regularizers_due, make_train_step
@@ -106,7 +106,7 @@ def _validated_and_resolved(config: ml_collections.ConfigDict,
   first = jax.process_index() == 0
   if not first:
     multihost_utils.sync_global_devices('gan_jax: data set prepared')
-  configs.validate(config, num_devices)
+  validation.validate(config, num_devices)
   if (config.eval_every and not data.is_toy(config.dataset)
       and evaluate.feature_space(config.dataset, 'auto') == 'inception'):
     evaluate.inception_net(evaluate.Options())  # its weights, or why not, before any training
@@ -272,7 +272,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         with progress.paused('eval'):
           result = evaluate.evaluate_samples(
               sample.generate_samples(generator, state, eval_latents, eval_labels), config,
-              labels=eval_labels, seed=config.seed)
+              labels=eval_labels, seed=config.seed,
+              options=evaluate.Options(reference_count=config.eval_reference_count))
           if is_chief:
             evaluate.append_result(workdir, {'step': step, **result})
             writer.write_scalars(step, {f'eval_{name}': value for name, value in result.items()

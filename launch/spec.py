@@ -161,7 +161,7 @@ def check_runs(sweep: Sweep) -> dict[str, Any]:
   Catches a misspelled field or loss name before a single process starts (or a single cloud
   VM is paid for). Imports the experiment file, hence gan_jax and jax: seconds, once.
   """
-  from gan_jax import configs  # pylint: disable=import-outside-toplevel; jax, only here
+  from gan_jax import validation  # pylint: disable=import-outside-toplevel; jax, only here
   bases = {}
   for experiment in dict.fromkeys(sweep.experiment(run) for run in sweep.runs):
     path, _, arg = experiment.partition(':')
@@ -176,7 +176,7 @@ def check_runs(sweep: Sweep) -> dict[str, Any]:
     try:
       for field, value in run.overrides.items():
         _set_field(config, field, value)
-      configs.validate(config, num_devices=1)
+      validation.validate(config, num_devices=1)
     except UserError as e:
       raise UserError(f'Sweep {sweep.source}, run {run.name}: {e}') from e
     run_configs[run.name] = config

@@ -9,7 +9,7 @@ import sys
 import ml_collections
 import pytest
 
-from gan_jax import configs
+from gan_jax import configs, validation
 from gan_jax.errors import UserError
 from test_train import EXPERIMENTS, load_experiment
 
@@ -158,7 +158,7 @@ MALFORMED = [
 @pytest.mark.parametrize('tree, fragments', MALFORMED)
 def test_malformed_config_is_a_user_error_naming_the_field(tree, fragments):
   with pytest.raises(UserError) as error:
-    configs.validate(ml_collections.ConfigDict(tree), num_devices=4)
+    validation.validate(ml_collections.ConfigDict(tree), num_devices=4)
   assert any(fragment in str(error.value) for fragment in fragments), (str(error.value), fragments)
 
 
@@ -169,7 +169,7 @@ def test_malformed_config_is_a_user_error_naming_the_field(tree, fragments):
     if not (arg == 'cpu' and os.path.basename(path).startswith(('toy_', 'dcgan64')))
 ])
 def test_experiment_configs_are_valid(path, arg):
-  configs.validate(load_experiment(path, arg), num_devices=1)
+  validation.validate(load_experiment(path, arg), num_devices=1)
 
 
 # Each override -> what its message must contain.
@@ -213,6 +213,9 @@ OVERRIDES = {
     '--config.seed=-1': 'config.seed must be in [0, 2**32)',
     '--config.data.num_threads=-1': 'config.data.num_threads must be >= 0',
     '--config.log_every=0': 'config.log_every must be positive',
+    '--config.eval_reference_count=5': 'config.eval_reference_count must be 0 (every training '
+                                       'image) or at least 10, got 5.',
+    '--config.eval_reference_count=-1': 'config.eval_reference_count must be >= 0',
 }
 
 # What `python -m gan_jax.main` answers to each override: parse_flags, then validate (the first
@@ -220,7 +223,7 @@ OVERRIDES = {
 # each case sets the one and removes the others.
 _PARSE_SCRIPT = r'''
 import json, sys, traceback
-from gan_jax import cli, configs, main
+from gan_jax import cli, main, validation
 from gan_jax.errors import UserError
 
 defined = set(main.FLAGS)
@@ -229,7 +232,7 @@ for override in json.load(sys.stdin):
   sys.argv = ['main', '--config=experiments/ns_gan.py:smoke', override, '--workdir=unused']
   try:
     cli.parse_flags(sys.argv)
-    configs.validate(main.FLAGS.config, num_devices=4)
+    validation.validate(main.FLAGS.config, num_devices=4)
     messages[override] = 'accepted'
   except SystemExit as e:
     messages[override] = str(e.code)

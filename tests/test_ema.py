@@ -9,7 +9,8 @@ import orbax.checkpoint as ocp
 
 import pytest
 
-from gan_jax import checkpoints, configs, evaluate, input_pipeline, models, sample, train
+from gan_jax import (checkpoints, configs, evaluate, input_pipeline, models, sample, train,
+                     validation)
 from gan_jax.errors import UserError
 from gan_jax.state import GANState, ema_decay, generate, update_ema
 from test_train import _one_step, _toy_config, assert_trees_equal
@@ -66,7 +67,7 @@ def test_ema_fields_are_one_decay_or_the_other(fields, message):
   config = configs.default()
   config.update(fields)
   with pytest.raises(UserError, match=message):
-    configs.validate(config, 1)
+    validation.validate(config, 1)
 
 
 def test_train_step_averages_and_sampling_uses_the_average():

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from gan_jax import configs, growth
+from gan_jax import growth, validation
 from gan_jax.errors import UserError
 from launch import hyper, spec, summary
 from test_train import load_experiment
@@ -99,7 +99,7 @@ def _readme_rows():
 def test_each_preset_holds_its_papers_settings(preset):
   path, _, arg = preset.partition(':')
   config = load_experiment(os.path.join(REPO, 'experiments', path), arg)
-  configs.validate(config, num_devices=1)
+  validation.validate(config, num_devices=1)
   for field, value in PAPERS[preset].items():
     assert _field(config, field) == pytest.approx(value, rel=1e-12), (preset, field)
 

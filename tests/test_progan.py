@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import checkpoints, configs, growth, losses, models, train
+from gan_jax import checkpoints, configs, growth, losses, models, train, validation
 from gan_jax.errors import UserError
 from gan_jax.layers import karras
 from gan_jax.state import generate
@@ -137,7 +137,7 @@ def test_growing_layout_errors_say_how_to_fix_them():
     models.build(config, (28, 28, 1))
   config.batch_size, config.model.mbstd_group_size = 6, 4
   with pytest.raises(UserError, match='mbstd_group_size=4 must divide'):
-    configs.validate(config, 1)
+    validation.validate(config, 1)
 
 
 def test_stage_change_survives_a_kill_and_resume_bit_for_bit(tmp_path, tiny_fashion, fast_compile):

@@ -11,7 +11,8 @@ import optax
 import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gan_jax import benchmark, configs, growth, input_pipeline, models, train, train_step
+from gan_jax import (benchmark, configs, growth, input_pipeline, models, train, train_step,
+                     validation)
 from gan_jax.errors import UserError
 from gan_jax.state import create_optimizers, init_state, reset_adam
 from test_train import assert_trees_equal, killed_after_step_3_and_resumed, load_experiment
@@ -150,13 +151,13 @@ def test_batch_sizes_must_give_a_positive_integer_per_stage():
                                           r'device \(6, config.growth.batch_sizes\[3\]\)')):
     config.growth.batch_sizes = sizes
     with pytest.raises(UserError, match=message):
-      configs.validate(config, 1)
+      validation.validate(config, 1)
   config.growth.batch_sizes = (16, 16, 8, 4)
-  configs.validate(config, 1)
+  validation.validate(config, 1)
   config = configs.default()
   config.growth.batch_sizes = (8,)
   with pytest.raises(UserError, match='for growing models'):
-    configs.validate(config, 1)
+    validation.validate(config, 1)
 
 
 def test_schedule_counts_each_stage_in_its_own_batches():

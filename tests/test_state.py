@@ -4,7 +4,7 @@ import numpy as np
 import optax
 import pytest
 
-from gan_jax import configs, state
+from gan_jax import configs, state, validation
 from gan_jax.errors import UserError
 
 
@@ -48,4 +48,4 @@ def test_unknown_schedule_is_refused_before_anything_compiles():
   config = configs.default()
   config.lr_schedule = 'step'
   with pytest.raises(UserError, match="Unknown config.lr_schedule 'step'. Valid: constant, cosine, linear"):
-    configs.validate(config, num_devices=1)
+    validation.validate(config, num_devices=1)

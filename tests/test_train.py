@@ -12,7 +12,8 @@ from PIL import Image
 import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gan_jax import checkpoints, configs, data, input_pipeline, models, sample, train, train_step
+from gan_jax import (checkpoints, configs, data, input_pipeline, models, sample, train, train_step,
+                     validation)
 from gan_jax.errors import UserError
 from gan_jax.state import create_optimizers, init_state
 
@@ -251,7 +252,7 @@ def test_config_errors_before_compiling(overrides, message):
   config = configs.default()
   config.update(overrides)
   with pytest.raises(UserError, match=message):
-    configs.validate(config, num_devices=4)
+    validation.validate(config, num_devices=4)
 
 
 def test_unknown_preset_lists_valid_ones():
