@@ -100,7 +100,7 @@ except ImportError:
 from pytorch_dcgan import (VARIANTS, non_negative, positive, result_line, select_device,
                            time_iterations, variant_autocast)
 from torch_training import (EpochBatches, add_training_arguments, check_training_arguments,
-                            load_images, train_for_minutes, training_result)
+                            load_images, positive_float, train_for_minutes, training_result)
 
 MIMICRY_VERSION = '0.1.16'  # the release this script's account of its step was checked against
 MIMICRY_VARIANTS = ('eager', 'channels_last', 'bf16')  # of pytorch_dcgan.VARIANTS
@@ -160,9 +160,9 @@ def build_networks(nc: int, ngf: int, ndf: int, device: torch.device,
           net_d.to(device).to(memory_format=memory_format))
 
 
-def adam(net: nn.Module) -> torch.optim.Adam:
+def adam(net: nn.Module, lr: float = LR) -> torch.optim.Adam:
   """Mimicry's SNGAN optimizer (its README's example): Adam(2e-4, betas=(0.0, 0.9))."""
-  return torch.optim.Adam(net.parameters(), LR, betas=BETAS)
+  return torch.optim.Adam(net.parameters(), lr, betas=BETAS)
 
 
 def make_iteration(net_g: nn.Module, net_d: nn.Module, opt_g: torch.optim.Optimizer,
@@ -297,12 +297,12 @@ def train(args: argparse.Namespace, device: torch.device) -> dict:
 
   net_g, net_d = build_networks(1, args.ngf, args.ndf, device)
   net_d.train()
-  iteration = make_iteration(net_g, net_d, adam(net_g), adam(net_d), next_real, args.batch_size,
-                             args.n_critic, device, item_sync=args.item_sync)
+  iteration = make_iteration(net_g, net_d, adam(net_g, args.lr), adam(net_d, args.lr), next_real,
+                             args.batch_size, args.n_critic, device, item_sync=args.item_sync)
   run = train_for_minutes(args, device, start, net_g, latents, iteration)
   return {**training_result(args, run, 'mimicry_sngan32', batches.epochs,
                             args.batch_size * args.n_critic, device),
-          'n_critic': args.n_critic, 'ngf': args.ngf, 'ndf': args.ndf,
+          'n_critic': args.n_critic, 'ngf': args.ngf, 'ndf': args.ndf, 'lr': args.lr,
           'torch_version': torch.__version__, 'mimicry_version': mimicry_version()}
 
 
@@ -322,6 +322,8 @@ def main() -> None:
                      help='torch.set_num_threads; default: leave torch\'s choice.')
   trainer = commands.add_parser('train', help='Train on Fashion-MNIST for a time budget.')
   add_training_arguments(trainer, 'runs/mimicry_sngan/samples.npy')
+  trainer.add_argument('--lr', type=positive_float, default=LR,
+                       help='Both Adams\' learning rate (Mimicry\'s SNGAN: 2e-4).')
   for command in (speed, trainer):
     command.add_argument('--ngf', type=positive, default=NGF, help='G\'s channels.')
     command.add_argument('--ndf', type=positive, default=NDF, help='D\'s channels.')

@@ -37,6 +37,7 @@
 #   SETTLE_SECONDS  how long to wait for it before each run [180]
 #   OUT             where the runs go; must not exist [runs/quality_compare/<date-time>]
 #   RESULTS         the .jsonl to append to [benchmarks/results/<date>-quality.jsonl]
+#   GAN_JAX_ARGS    more arguments for gan_jax's training, e.g. "--config.g_ema_decay=0" [none]
 #   PEER_ARGS       more arguments for the peer's training, e.g. "--ngf 16 --ndf 16" for a
 #                   quick try of the script with PEER=mimicry [none]
 #   PYTHON, TORCH_VENV, TORCH_WHEEL, TORCH_WHEEL_DIR, TORCH_THREADS, MIMICRY_PACKAGE
@@ -95,6 +96,7 @@ find_jax_device
 ensure_torch_venv
 if [[ $PEER == mimicry ]]; then ensure_mimicry; fi
 write_meta "$RESULTS" torch_version="$torch_version" config="$CONFIG" peer="$PEER" out="$OUT" \
+  gan_jax_args="${GAN_JAX_ARGS:-}" peer_args="${PEER_ARGS:-}" \
   budget_minutes:="$MINUTES" marks:="[${marks// /,}]" load_limit:="$LOAD_LIMIT"
 
 load_1min() { cut -d' ' -f1 /proc/loadavg; }
@@ -144,9 +146,10 @@ train() {
 torch_args=(--device "$torch_device")
 if [[ -n ${TORCH_THREADS:-} ]]; then torch_args+=(--threads "$TORCH_THREADS"); fi
 read -ra peer_args <<<"${PEER_ARGS:-}"
+read -ra gan_jax_args <<<"${GAN_JAX_ARGS:-}"
 train gan_jax "$PYTHON" -m gan_jax.main --config "$CONFIG" --workdir "$OUT/gan_jax" \
   --config.train_minutes="$MINUTES" --config.checkpoint_every_minutes="$period" \
-  --config.checkpoint_every=1000000000 --config.keep_checkpoints="$keep"
+  --config.checkpoint_every=1000000000 --config.keep_checkpoints="$keep" "${gan_jax_args[@]}"
 train "$peer" "$torch_python" "${peer_command[@]}" --minutes "$MINUTES" \
   --snapshot_minutes "${marks// /,}" --output "$OUT/$peer/samples.npy" \
   --num_samples "$NUM_SAMPLES" "${torch_args[@]}" "${peer_args[@]}"
