@@ -176,10 +176,10 @@ def _image_batches(config: ml_collections.ConfigDict, process_index: int,
   read from memory."""
   source, _ = data.load(config, 'train')
   count = _training_count(config, 'train', len(source))
-  if count < growth.largest_batch_size(config):
-    raise UserError(f'{count} training images cannot fill a batch of '
-                    f'{growth.largest_batch_size(config)}; lower {_batch_size_field(config)} or '
-                    'raise config.data.num_examples.')
+  largest = growth.largest_batch_size(config)
+  if count < largest:
+    raise UserError(f'{count} training images cannot fill a batch of {largest}; lower '
+                    f'{_batch_size_field(config)} or raise config.data.num_examples.')
   _check_class_sizes(config, source)
   fitted_bytes = count * int(np.prod(data_shape(config)))
   in_memory = fitted_bytes <= config.data.cache_in_memory_mb * 2**20
